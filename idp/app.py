@@ -1,0 +1,40 @@
+"""The composition root: builds the Flask app from settings and registers every blueprint.
+
+Nothing else in OneTrip reaches into Flask globals for its dependencies: each package's
+``web.create_blueprint(runtime, require_token)`` receives the runtime and the access-token
+guard it needs.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config.runtime import Runtime
+from idp import errors, security
+from idp.resource import TokenGuard
+
+
+def create_app(runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or Runtime()
+    settings = runtime.settings
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="onetrip_flow",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_form_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["onetrip"] = runtime
+    security.install(app, settings)
+    errors.install(app)
+    require_token = TokenGuard(runtime)
+
+    from idp.web import create_blueprint as idp_blueprint
+
+    app.register_blueprint(idp_blueprint(runtime, require_token))
+    # Domain packages register here, in dependency order.
+    return app

@@ -1,0 +1,1 @@
+"""PAdES signing and validation on pyHanko: levels, stamps, department routes, remote signing."""

