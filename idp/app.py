@@ -11,6 +11,8 @@ from flask import Flask
 
 from config.runtime import Runtime
 from idp import errors, security
+from idp.keys import ensure_keys
+from idp.provider import Provider
 from idp.resource import TokenGuard
 
 
@@ -31,7 +33,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app.extensions["onetrip"] = runtime
     security.install(app, settings)
     errors.install(app)
-    require_token = TokenGuard(runtime)
+    provider = Provider(runtime)
+    with runtime.db.write() as session:
+        ensure_keys(session, settings)
+    require_token = TokenGuard(provider)
+    app.extensions["onetrip.provider"] = provider
 
     from idp.web import create_blueprint as idp_blueprint
 

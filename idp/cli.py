@@ -1,12 +1,16 @@
-"""The ``onetrip`` command: the root group every package mounts its commands under."""
+"""The ``onetrip`` command: the root group, and the provider's own commands."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
-from config.cli import CliError
+from config import audit as audit_log
+from config.cli import CliError, emit, json_option, pass_runtime, read_secret_from_stdin
 from config.runtime import Runtime
 from config.settings import SettingsError
 
@@ -27,16 +31,388 @@ def main(ctx: click.Context) -> None:
 
     Settings come from ONETRIP_* environment variables (ONETRIP_ISSUER,
     ONETRIP_DATA_DIR, DATABASE_URL, REDIS_URL, ...) and the TOML file named
-    by ONETRIP_CONFIG. See the README for the full table.
+    by ONETRIP_CONFIG. The README lists them all.
     """
     ctx.obj = Runtime()
 
 
-def _mount() -> None:
-    from idp.admin_cli import audit, clients, keys, serve, users
+def _ready(runtime: Runtime) -> Runtime:
+    """The runtime with the schema in place: every command works on a fresh data directory."""
+    from idp.serve import bootstrap
 
-    for command in (serve, users, clients, keys, audit):
-        main.add_command(command)
+    bootstrap(runtime)
+    return runtime
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes  [default: CPU count]",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Threads per worker (password hashing and I/O release the GIL).",
+)
+@pass_runtime
+def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: int) -> None:
+    """Run the whole server (creates the schema, keys and CA on first start)."""
+    from idp.serve import serve as run
+
+    workers = workers or os.cpu_count() or 1
+    click.echo(
+        f"OneTrip {runtime.settings.issuer} listening on http://{host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}, data in "
+        f"{runtime.settings.data_dir})",
+        err=True,
+    )
+    run(runtime, host, port, workers, threads)
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Citizens' accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name, as services will see it.")
+@click.option("--email", required=True)
+@click.option("--phone", default=None, help="Phone number in E.164 form.")
+@json_option
+@pass_runtime
+def users_create(
+    runtime: Runtime, username: str, name: str, email: str, phone: str | None, as_json: bool
+) -> None:
+    """Create a citizen account; the password is read from standard input."""
+    from idp.passwords import Passwords
+    from idp.users import UserError, create_user
+
+    password = read_secret_from_stdin("Password")
+    try:
+        with _ready(runtime).db.write() as session:
+            user = create_user(
+                session,
+                Passwords(runtime.settings),
+                username,
+                name=name,
+                email=email,
+                password=password,
+                phone_number=phone,
+            )
+            data = {
+                "username": user.username,
+                "sub": user.public_sub,
+                "name": user.name,
+                "email": user.email,
+            }
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    emit(data, as_json, text=f"created user {data['username']}")
+
+
+@users.command("list")
+@json_option
+@pass_runtime
+def users_list(runtime: Runtime, as_json: bool) -> None:
+    """List accounts."""
+    from sqlalchemy import select
+
+    from idp.models import User
+
+    with _ready(runtime).db.read() as session:
+        rows = [
+            {"username": u.username, "name": u.name, "email": u.email, "disabled": u.disabled}
+            for u in session.scalars(select(User).order_by(User.id))
+        ]
+    emit(rows, as_json)
+
+
+@users.command("disable")
+@click.argument("username")
+@pass_runtime
+def users_disable(runtime: Runtime, username: str) -> None:
+    """Disable an account and end its sessions; its tokens stop working."""
+    from sqlalchemy import select
+
+    from idp.logout import end_all_sessions
+    from idp.models import Grant
+    from idp.provider import Provider
+    from idp.users import UserError, get_user
+
+    provider = Provider(_ready(runtime))
+    try:
+        with runtime.db.write() as session:
+            user = get_user(session, username)
+            user.disabled = True
+            grants = list(
+                session.scalars(
+                    select(Grant.id).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
+                )
+            )
+            provider.tokens.revoke_grants(session, grants, reason="user_disabled", actor="cli")
+            audit_log.record(session, "user.disable", actor="cli", subject=user.username)
+            user_id = user.id
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    end_all_sessions(provider, user_id, actor="cli")
+    click.echo(f"disabled {username}")
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+@main.group()
+def clients() -> None:
+    """Relying parties (services that log citizens in)."""
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="Shown to citizens on the consent page.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat.")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option("--backchannel-logout-uri", default=None)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    help="Repeat for several  [default: authorization_code, refresh_token]",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope the client may ever get; repeat  [default: the OIDC scopes]",
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option(
+    "--auth-method",
+    default=None,
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
+)
+@click.option(
+    "--jwks-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Public JWKS for private_key_jwt.",
+)
+@click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public")
+@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
+@click.option("--default-acr", "default_acr", multiple=True)
+@json_option
+@pass_runtime
+def clients_create(
+    runtime: Runtime,
+    name,
+    redirect_uris,
+    logout_uris,
+    backchannel_logout_uri,
+    grant_types,
+    scopes,
+    public,
+    auth_method,
+    jwks_file,
+    subject_type,
+    id_token_alg,
+    default_acr,
+    as_json: bool,
+) -> None:
+    """Register a client and print its client_id and client_secret (shown once)."""
+    from idp.clients import STANDARD_SCOPES, ClientError, client_info, create_client
+
+    meta = {
+        "client_name": name,
+        "redirect_uris": list(redirect_uris),
+        "post_logout_redirect_uris": list(logout_uris),
+        "grant_types": list(grant_types) or ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none" if public else (auth_method or "client_secret_basic"),
+        "subject_type": subject_type,
+        "id_token_signed_response_alg": id_token_alg,
+        "default_acr_values": list(default_acr),
+    }
+    if backchannel_logout_uri:
+        meta["backchannel_logout_uri"] = backchannel_logout_uri
+    if jwks_file:
+        try:
+            meta["jwks"] = json.loads(Path(jwks_file).read_text())
+        except ValueError:
+            raise CliError(f"{jwks_file} is not JSON") from None
+    allowed = list(scopes) or list(STANDARD_SCOPES)
+    try:
+        with _ready(runtime).db.write() as session:
+            row, secret, _ = create_client(session, runtime.settings, meta, allowed_scopes=allowed)
+            info = client_info(row, secret)
+    except ClientError as exc:
+        raise CliError(str(exc)) from None
+    text = f"client_id      {info['client_id']}"
+    if secret:
+        text += f"\nclient_secret  {secret}  (shown once: store it now)"
+    emit(info, as_json, text=text)
+
+
+@clients.command("list")
+@json_option
+@pass_runtime
+def clients_list(runtime: Runtime, as_json: bool) -> None:
+    """List registered clients."""
+    from sqlalchemy import select
+
+    from idp.models import Client
+
+    with _ready(runtime).db.read() as session:
+        rows = [
+            {
+                "client_id": c.client_id,
+                "name": c.metadata_.get("client_name"),
+                "grant_types": c.metadata_.get("grant_types"),
+                "scope": c.allowed_scopes,
+            }
+            for c in session.scalars(select(Client).order_by(Client.id))
+        ]
+    emit(rows, as_json)
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@pass_runtime
+def clients_delete(runtime: Runtime, client_id: str) -> None:
+    """Delete a client; its grants and tokens go with it."""
+    from idp.clients import delete_client
+
+    with _ready(runtime).db.write() as session:
+        if not delete_client(session, client_id, actor="cli"):
+            raise CliError(f"no client {client_id!r}")
+    click.echo(f"deleted {client_id}")
+
+
+@clients.command("initial-token")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 365))
+@json_option
+@pass_runtime
+def clients_initial_token(runtime: Runtime, days: int, as_json: bool) -> None:
+    """Print an initial access token for RFC 7591 dynamic registration."""
+    from idp.registration import create_initial_token
+
+    with _ready(runtime).db.write() as session:
+        token = create_initial_token(session, days)
+    emit({"initial_access_token": token, "expires_in_days": days}, as_json, text=token)
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """The provider's token-signing keys."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--now",
+    "immediately",
+    is_flag=True,
+    help="Sign with the new keys at once (after a compromise) instead of after the publish delay.",
+)
+@json_option
+@pass_runtime
+def keys_rotate(runtime: Runtime, immediately: bool, as_json: bool) -> None:
+    """Publish new signing keys; they sign once relying parties have had time to fetch them."""
+    from idp.keys import rotate
+
+    with _ready(runtime).db.write() as session:
+        created = rotate(session, runtime.settings, immediately=immediately)
+        rows = [
+            {"kid": k.kid, "alg": k.alg, "activates_at": k.activates_at.isoformat() + "Z"}
+            for k in created
+        ]
+    emit(rows, as_json)
+
+
+@keys.command("list")
+@json_option
+@pass_runtime
+def keys_list(runtime: Runtime, as_json: bool) -> None:
+    """List keys with when they start signing and when they retired."""
+    from sqlalchemy import select
+
+    from idp.models import SigningKey
+
+    with _ready(runtime).db.read() as session:
+        rows = [
+            {
+                "kid": k.kid,
+                "alg": k.alg,
+                "created_at": k.created_at.isoformat() + "Z",
+                "activates_at": k.activates_at.isoformat() + "Z",
+                "retired_at": k.retired_at.isoformat() + "Z" if k.retired_at else None,
+            }
+            for k in session.scalars(select(SigningKey).order_by(SigningKey.created_at))
+        ]
+    emit(rows, as_json)
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log."""
+
+
+@audit.command("verify")
+@json_option
+@pass_runtime
+def audit_verify(runtime: Runtime, as_json: bool) -> None:
+    """Check the hash chain; exit 1 and name the first broken row if it is broken."""
+    with _ready(runtime).db.read() as session:
+        report = audit_log.verify(session)
+    data = {
+        "rows": report.rows,
+        "intact": report.intact,
+        "first_broken": report.first_broken,
+        "reason": report.reason,
+    }
+    if report.intact:
+        emit(data, as_json, text=f"audit log intact: {report.rows} rows")
+        return
+    emit(data, as_json, text=f"audit log BROKEN at row {report.first_broken}: {report.reason}")
+    sys.exit(1)
+
+
+@audit.command("tail")
+@click.option("-n", "limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@json_option
+@pass_runtime
+def audit_tail(runtime: Runtime, limit: int, as_json: bool) -> None:
+    """Show the newest events."""
+    with _ready(runtime).db.read() as session:
+        rows = [e.as_dict() for e in audit_log.tail(session, limit)]
+    if as_json:
+        emit(rows, True)
+        return
+    for r in rows:
+        who = " ".join(f"{k}={r[k]}" for k in ("actor", "subject", "client_id", "ip") if r[k])
+        click.echo(
+            f"{r['seq']:>6}  {r['at']}  {r['event']:<22} {who}  "
+            f"{json.dumps(r['details'], ensure_ascii=False)}"
+        )
+
+
+def _mount() -> None:
+    """Each package's command group, mounted under ``onetrip``."""
 
 
 _mount()

@@ -1,0 +1,62 @@
+"""Provider metadata (OIDC Discovery 1.0 and RFC 8414): every endpoint is found from here."""
+
+from __future__ import annotations
+
+from config.settings import Settings
+from idp.claims import SCOPE_CLAIMS
+from idp.clients import ACR_VALUES, AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, STANDARD_SCOPES
+
+
+def metadata(settings: Settings) -> dict:
+    iss = settings.issuer
+    claims = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+        "at_hash",
+        "azp",
+    ]
+    for names in SCOPE_CLAIMS.values():
+        claims.extend(names)
+    return {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/oauth/authorize",
+        "token_endpoint": f"{iss}/oauth/token",
+        "userinfo_endpoint": f"{iss}/oauth/userinfo",
+        "jwks_uri": f"{iss}/oauth/jwks",
+        "registration_endpoint": f"{iss}/oauth/register",
+        "introspection_endpoint": f"{iss}/oauth/introspect",
+        "revocation_endpoint": f"{iss}/oauth/revoke",
+        "end_session_endpoint": f"{iss}/oauth/logout",
+        "scopes_supported": list(STANDARD_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": sorted(set(claims)),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": ["en", "zh-CN"],
+        "claims_locales_supported": ["en", "zh-CN"],
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+    }

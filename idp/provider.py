@@ -1,0 +1,46 @@
+"""The provider's services, built once per process from the runtime."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from config.runtime import Runtime
+from idp.clients import ClientCache
+from idp.keys import KeyRing
+from idp.passwords import Passwords
+from idp.sso import SsoStore
+from idp.throttle import Throttle
+from idp.tokens import TokenService
+
+
+class Provider:
+    """Everything the web layer, the CLI and the resource guard share."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.db = runtime.db
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return KeyRing(self.db, self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        return TokenService(self.runtime, self.keyring)
+
+    @cached_property
+    def clients(self) -> ClientCache:
+        return ClientCache(self.db, self.settings)
+
+    @cached_property
+    def passwords(self) -> Passwords:
+        return Passwords(self.settings)
+
+    @cached_property
+    def sso(self) -> SsoStore:
+        return SsoStore(self.runtime.redis, self.settings)
+
+    @cached_property
+    def login_throttle(self) -> Throttle:
+        return Throttle(self.runtime.redis, self.settings, "login")

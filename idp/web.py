@@ -1,0 +1,499 @@
+"""The provider's HTTP surface: discovery, authorize, login, consent, token, userinfo,
+introspection, revocation, registration, logout and the citizen's account page."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import scope_to_list
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from config import audit
+from config.audit import AuditEvent
+from config.runtime import Runtime
+from idp import logout as logout_service
+from idp import registration
+from idp.clients import FACE_ACR, PASSWORD_ACR
+from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
+from idp.discovery import metadata
+from idp.errors import ApiError
+from idp.i18n import current_locale, translate
+from idp.models import User
+from idp.oauth import EndUser, OneTripServer, user_claims
+from idp.provider import Provider
+from idp.resource import TokenGuard
+from idp.security import check_csrf
+from idp.sso import COOKIE, SsoSession
+from idp.users import find_user
+
+SCOPE_LABELS = {
+    "openid": "Sign in to this service",
+    "profile": "Your name and username",
+    "email": "Your email address",
+    "phone": "Your phone number",
+    "address": "Your postal address",
+    "offline_access": "Stay signed in when you are away (refresh access)",
+}
+
+
+def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
+    provider: Provider = require_token.provider
+    server = OneTripServer(provider)
+    settings = runtime.settings
+    bp = Blueprint(
+        "idp",
+        __name__,
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static/idp",
+    )
+
+    @bp.app_context_processor
+    def _template_globals():
+        return {"_": translate, "locale": current_locale()}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def client_ip() -> str:
+        return request.remote_addr or ""
+
+    def current_sso() -> SsoSession | None:
+        return provider.sso.load(request.cookies.get(COOKIE))
+
+    def set_sso_cookie(response: Response, secret: str) -> Response:
+        response.set_cookie(
+            COOKIE, secret, httponly=True, samesite="Lax", secure=settings.secure_cookies, path="/"
+        )
+        return response
+
+    def error_redirect(redirect_uri: str, error: str, description: str, state: str | None):
+        params = {"error": error, "error_description": description, "iss": settings.issuer}
+        if state:
+            params["state"] = state
+        sep = "&" if "?" in redirect_uri else "?"
+        return redirect(f"{redirect_uri}{sep}{urlencode(params)}")
+
+    def oauth_error_response(exc: OAuth2Error):
+        if exc.redirect_uri:
+            return error_redirect(
+                exc.redirect_uri,
+                exc.error,
+                exc.description or exc.error,
+                getattr(exc, "state", None),
+            )
+        return Response(
+            render_template(
+                "error.html", status=400, title=exc.error, description=exc.description or ""
+            ),
+            status=400,
+        )
+
+    def required_acr(client, params) -> str:
+        wanted = (params.get("acr_values") or "").split() or client.metadata.get(
+            "default_acr_values", []
+        )
+        return FACE_ACR if FACE_ACR in wanted else PASSWORD_ACR
+
+    # -- discovery ---------------------------------------------------------------------
+
+    @bp.get("/.well-known/openid-configuration")
+    @bp.get("/.well-known/oauth-authorization-server")
+    def discovery():
+        response = jsonify(metadata(settings))
+        response.headers["Cache-Control"] = "public, max-age=300"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    @bp.get("/oauth/jwks")
+    def jwks():
+        response = jsonify(provider.keyring.jwks())
+        response.headers["Cache-Control"] = f"public, max-age={settings.jwks_cache_ttl}"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    @bp.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @bp.get("/readyz")
+    def readyz():
+        checks = {}
+        try:
+            with provider.db.read() as s:
+                s.execute(select(1))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            runtime.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+        try:
+            provider.keyring.signing_key("ES256")
+            checks["keys"] = "ok"
+        except Exception as exc:
+            checks["keys"] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return jsonify(status="ready" if ready else "unavailable", checks=checks), (
+            200 if ready else 503
+        )
+
+    # -- authorization -----------------------------------------------------------------
+
+    @bp.route("/oauth/authorize", methods=["GET", "POST"])
+    def authorize():
+        params = request.values
+        if params.get("ui_locales"):
+            session["ui_locales"] = params["ui_locales"][:64]
+        if params.get("request") or params.get("request_uri"):
+            return oauth_error_response(
+                OAuth2Error("request objects are not supported", error="request_not_supported")
+            )
+        try:
+            grant = server.get_consent_grant(end_user=None)
+        except OAuth2Error as exc:
+            return oauth_error_response(exc)
+        client = grant.request.client
+        redirect_uri = grant.redirect_uri
+        state = params.get("state")
+        prompts = set((params.get("prompt") or "").split())
+        if "none" in prompts and len(prompts) > 1:
+            return error_redirect(
+                redirect_uri,
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+                state,
+            )
+        sso = current_sso()
+        user = None
+        if sso is not None:
+            with provider.db.read() as s:
+                user = s.get(User, sso.user_id)
+            if user is None or user.disabled:
+                sso = None
+        need_login = sso is None or "login" in prompts
+        max_age = params.get("max_age")
+        if sso is not None and max_age is not None:
+            if not max_age.isdigit():
+                return error_redirect(
+                    redirect_uri, "invalid_request", "max_age must be a number of seconds", state
+                )
+            need_login = need_login or time.time() - sso.auth_time > int(max_age)
+        hint = params.get("login_hint")
+        if sso is not None and hint and hint.lower() != sso.username:
+            need_login = True
+        if need_login:
+            if "none" in prompts:
+                return error_redirect(
+                    redirect_uri, "login_required", "The citizen is not signed in.", state
+                )
+            return redirect(url_for("idp.login", **_without(params, "prompt", "login")))
+        acr = required_acr(client, params)
+        if (acr == FACE_ACR or user.always_face) and not sso.has_face:
+            if "none" in prompts:
+                return error_redirect(
+                    redirect_uri, "interaction_required", "A face check is needed.", state
+                )
+            return redirect(url_for("idp.face_step", **params.to_dict()))
+        scopes = scope_to_list(grant.request.scope) or []
+        missing = missing_scopes_for(user.id, client.client_id, scopes)
+        if missing or "consent" in prompts:
+            if "none" in prompts:
+                return error_redirect(
+                    redirect_uri, "consent_required", "The citizen has not allowed this yet.", state
+                )
+            return render_template(
+                "consent.html",
+                client=client,
+                scopes=scopes,
+                labels=SCOPE_LABELS,
+                user=user,
+                query=urlencode(params.to_dict()),
+            )
+        return issue_code(grant, sso, scopes)
+
+    def missing_scopes_for(user_id: int, client_id: str, scopes: list[str]) -> list[str]:
+        with provider.db.read() as s:
+            return missing_scopes(s, user_id, client_id, scopes)
+
+    def issue_code(grant, sso: SsoSession, scopes: list[str]):
+        end_user = EndUser(
+            user_id=sso.user_id,
+            username=sso.username,
+            sid=sso.sid,
+            auth_time=sso.auth_time,
+            acr=sso.acr,
+            amr=sso.amr,
+            scope=" ".join(scopes),
+        )
+        response = server.create_authorization_response(grant_user=end_user, grant=grant)
+        location = response.headers.get("Location")
+        if location:
+            sep = "&" if ("?" in location) else "?"
+            response.headers["Location"] = f"{location}{sep}iss={_quote(settings.issuer)}"
+        return response
+
+    @bp.post("/oauth/consent")
+    def consent():
+        check_csrf()
+        sso = current_sso()
+        if sso is None:
+            return redirect(url_for("idp.login", **request.args.to_dict()))
+        try:
+            grant = server.get_consent_grant(end_user=None)
+        except OAuth2Error as exc:
+            return oauth_error_response(exc)
+        client = grant.request.client
+        requested = scope_to_list(grant.request.scope) or []
+        if request.form.get("decision") != "allow":
+            with provider.db.write() as s:
+                audit.record(
+                    s,
+                    "consent.deny",
+                    actor=sso.username,
+                    subject=sso.username,
+                    client_id=client.client_id,
+                    ip=client_ip(),
+                )
+            return error_redirect(
+                grant.redirect_uri,
+                "access_denied",
+                "The citizen did not allow access.",
+                request.args.get("state"),
+            )
+        chosen = set(request.form.getlist("consented")) | {"openid"}
+        scopes = [s for s in requested if s in chosen]
+        with provider.db.write() as s:
+            user = s.get(User, sso.user_id)
+            grant_consent(s, user, client.client_id, scopes, ip=client_ip())
+        return issue_code(grant, sso, scopes)
+
+    # -- login -------------------------------------------------------------------------
+
+    @bp.route("/login", methods=["GET", "POST"])
+    def login():
+        client_name = None
+        if request.args.get("client_id"):
+            client = provider.clients.get(request.args["client_id"])
+            client_name = client.client_name if client else None
+        if request.method == "GET":
+            return render_template(
+                "login.html",
+                client_name=client_name,
+                username=request.args.get("login_hint", ""),
+                error=None,
+            )
+        check_csrf()
+        username = (request.form.get("username") or "").strip().lower()[:64]
+        password = request.form.get("password") or ""
+        ip = client_ip()
+        wait = provider.login_throttle.retry_after(username, ip)
+        if wait:
+            with provider.db.write() as s:
+                audit.record(s, "login.throttled", subject=username, ip=ip)
+            message = translate(
+                "Too many failed attempts. Try again in {minutes} minutes.",
+                minutes=max(1, (wait + 59) // 60),
+            )
+            response = make_response(
+                render_template(
+                    "login.html", client_name=client_name, username=username, error=message
+                ),
+                429,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        with provider.db.read() as s:
+            user = find_user(s, username) if username else None
+        ok = provider.passwords.verify(user.password_hash if user else None, password[:1024])
+        if not ok or user is None or user.disabled:
+            provider.login_throttle.failure(username, ip)
+            with provider.db.write() as s:
+                audit.record(
+                    s,
+                    "login.failure",
+                    subject=username,
+                    ip=ip,
+                    reason="disabled" if ok and user and user.disabled else "password",
+                )
+            return render_template(
+                "login.html",
+                client_name=client_name,
+                username=username,
+                error=translate("Wrong username or password."),
+            ), 401
+        provider.login_throttle.success(username)
+        with provider.db.write() as s:
+            row = s.get(User, user.id)
+            if provider.passwords.needs_rehash(row.password_hash):
+                row.password_hash = provider.passwords.hash(password)
+            audit.record(
+                s, "login.success", actor=user.username, subject=user.username, ip=ip, method="pwd"
+            )
+        old = current_sso()
+        if old is not None:
+            logout_service.end_session(provider, old.sid, reason="new_login")
+        secret, _ = provider.sso.create(
+            user_id=user.id,
+            username=user.username,
+            amr=["pwd"],
+            acr=PASSWORD_ACR,
+            ip=ip,
+            user_agent=request.headers.get("User-Agent"),
+        )
+        args = request.args.to_dict()
+        target = (
+            url_for("idp.authorize", **args) if args.get("client_id") else url_for("idp.account")
+        )
+        return set_sso_cookie(redirect(target), secret)
+
+    @bp.route("/login/face", methods=["GET", "POST"])
+    def face_step():
+        raise ApiError(
+            "unmet_authentication_requirements", "Face verification is not available yet.", 400
+        )
+
+    # -- token endpoint and friends ----------------------------------------------------
+
+    @bp.post("/oauth/token")
+    def token():
+        return server.create_token_response()
+
+    @bp.post("/oauth/introspect")
+    def introspect():
+        return server.create_endpoint_response("introspection")
+
+    @bp.post("/oauth/revoke")
+    def revoke():
+        return server.create_endpoint_response("revocation")
+
+    @bp.route("/oauth/userinfo", methods=["GET", "POST"])
+    @require_token("openid")
+    def userinfo():
+        from flask import g
+
+        tok = g.token
+        client = provider.clients.get(tok.client_id)
+        with provider.db.read() as s:
+            user = s.get(User, tok.user_id) if tok.user_id else None
+        if user is None or client is None or user.disabled:
+            raise ApiError("invalid_token", "The token's account is not active.", 401)
+        response = jsonify(user_claims(provider, user, client, " ".join(tok.scopes)))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    registration.install(bp, provider)
+
+    # -- logout ------------------------------------------------------------------------
+
+    @bp.route("/oauth/logout", methods=["GET", "POST"])
+    def end_session():
+        params = request.values
+        if params.get("ui_locales"):
+            session["ui_locales"] = params["ui_locales"][:64]
+        try:
+            plan = logout_service.plan_logout(provider, params)
+        except logout_service.LogoutError as exc:
+            raise ApiError("invalid_request", str(exc), 400) from None
+        sso = current_sso()
+        confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+        if request.method == "POST":
+            check_csrf()
+        if sso is not None and not plan.hint_matches(sso) and not confirmed:
+            return render_template("logout.html", query=urlencode(params.to_dict()))
+        if sso is not None:
+            logout_service.end_session(
+                provider, sso.sid, reason="rp_initiated", actor=sso.username, ip=client_ip()
+            )
+        response = (
+            redirect(plan.redirect_to)
+            if plan.redirect_to
+            else make_response(render_template("logged_out.html"))
+        )
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- the citizen's account ---------------------------------------------------------
+
+    @bp.get("/account")
+    def account():
+        sso = current_sso()
+        if sso is None:
+            return redirect(url_for("idp.login"))
+        with provider.db.read() as s:
+            user = s.get(User, sso.user_id)
+            services = list_consents(s, user.id)
+            signins = s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.subject == user.username, AuditEvent.event == "login.success")
+                .order_by(AuditEvent.seq.desc())
+                .limit(10)
+            ).all()
+        return render_template(
+            "account.html",
+            user=user,
+            services=services,
+            signins=signins,
+            labels=SCOPE_LABELS,
+            sso=sso,
+        )
+
+    @bp.post("/account/services/<client_id>/withdraw")
+    def withdraw(client_id: str):
+        check_csrf()
+        sso = current_sso()
+        if sso is None:
+            return redirect(url_for("idp.login"))
+        with provider.db.write() as s:
+            user = s.get(User, sso.user_id)
+            withdraw_consent(s, provider.tokens, user, client_id, ip=client_ip())
+        return redirect(url_for("idp.account"))
+
+    @bp.post("/account/logout-everywhere")
+    def logout_everywhere():
+        check_csrf()
+        sso = current_sso()
+        if sso is None:
+            return redirect(url_for("idp.login"))
+        logout_service.end_all_sessions(provider, sso.user_id, actor=sso.username, ip=client_ip())
+        response = make_response(render_template("logged_out.html"))
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @bp.get("/")
+    def home():
+        return redirect(url_for("idp.account"))
+
+    return bp
+
+
+def _without(params, name: str, value: str) -> dict:
+    """Request parameters with one value removed from a space-separated parameter."""
+    out = params.to_dict()
+    if name in out:
+        rest = [v for v in out[name].split() if v != value]
+        if rest:
+            out[name] = " ".join(rest)
+        else:
+            del out[name]
+    return out
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
