@@ -68,6 +68,27 @@ class Settings:
     max_json_bytes: int = 256 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
     backchannel_logout_timeout: float = 3.0
+    max_image_pixels: int = 50_000_000  # decoded pixels per uploaded photo (bomb guard)
+    face_match_threshold: float = 0.58  # max encoding distance; why: biometrics/service.py
+
+    # Certificate authority (certs/).
+    key_backend: str = "pkcs8"  # where private keys live: pkcs8 (sealed in the DB) | pkcs11
+    key_algorithm: str = "ec-p256"  # CA and custody keys: ec-p256 | rsa-3072
+    pkcs11_module: str = ""  # path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so
+    pkcs11_token_label: str = "onetrip"  # token holding the keys when key_backend = pkcs11
+    pkcs11_pin: str = ""  # user PIN of that token
+    ca_organization: str = "OneTrip"  # O= of the CA certificates
+    crl_validity: int = 24 * 3600  # nextUpdate - thisUpdate of CRLs
+    ocsp_validity: int = 3600  # nextUpdate - thisUpdate of OCSP responses
+    tsa_policy: str = (
+        "2.25.340269775209289667602721756413815704237"  # TSA policy OID (X.667 UUID arc)
+    )
+
+    # PAdES signing (signing/).
+    signing_tsa_url: str = ""  # external RFC 3161 TSA for B-T and up; empty: OneTrip's own TSA
+    signing_trust_roots: str = ""  # extra trust anchors for verify: PEM/DER paths, comma-separated
+    signing_font: str = ""  # font (.otf/.ttf/.ttc) for visible stamps; empty: Noto Sans CJK SC
+    csc_sad_ttl: int = 300  # lifetime of CSC signature activation data, seconds
 
     @property
     def secure_cookies(self) -> bool:

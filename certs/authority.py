@@ -1,0 +1,650 @@
+"""The certificate authority: its hierarchy, issuance by profile, revocation, CRLs, status.
+
+The hierarchy (root CA, issuing CA, delegated OCSP responder, time-stamping unit) is
+created on first use in one transaction. Two processes that start together are safe: on
+SQLite the write transaction is ``BEGIN IMMEDIATE`` so the second waits and then finds
+the roles; on PostgreSQL the loser hits the ``certs_authority`` primary key, rolls back
+(its token keys are destroyed again) and reads the winner's hierarchy. Key labels carry
+a random suffix so the losers' keys never collide with the winner's.
+
+The root key signs only the issuing CA's certificate and the root CRL; everything else
+is signed by the issuing CA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certs import profiles
+from certs.builders import sign_certificate, sign_crl
+from certs.custody import Custody, PublicKey
+from certs.models import AuthorityRole, Certificate, Crl
+from config import audit
+from config.db import utcnow
+from config.runtime import Runtime
+
+ROLES = ("root", "ca", "ocsp", "tsa")
+_BACKDATE = timedelta(minutes=1)
+
+#: RFC 5280 CRLReason names accepted for revocation (certificateHold and removeFromCRL
+#: are left out: OneTrip revokes for good).
+REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "cACompromise": x509.ReasonFlags.ca_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+    "aACompromise": x509.ReasonFlags.aa_compromise,
+}
+
+
+class AuthorityError(ValueError):
+    """A request the CA refuses: bad CSR, unknown serial, already revoked, bad reason."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """One certificate of the hierarchy and the custody label of its key."""
+
+    name: str
+    certificate: x509.Certificate
+    der: bytes
+    serial: str
+    key_label: str
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A newly issued certificate with its chain (issuing CA, then root)."""
+
+    certificate: x509.Certificate
+    serial: str
+    profile: str
+    key_label: str | None
+    chain: tuple[x509.Certificate, ...]
+
+    def pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def chain_pem(self) -> list[str]:
+        return [c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain]
+
+
+@dataclass(frozen=True)
+class Status:
+    """A certificate's revocation status as the OCSP responder reports it."""
+
+    state: str  # good | revoked | unknown
+    revoked_at: datetime | None = None
+    reason: str | None = None
+
+    def encode(self) -> bytes:
+        if self.state != "revoked":
+            return self.state.encode()
+        return f"revoked|{self.revoked_at:%Y%m%d%H%M%S}|{self.reason}".encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Status:
+        text = raw.decode()
+        if not text.startswith("revoked|"):
+            return cls(text)
+        _, moment, reason = text.split("|")
+        return cls("revoked", datetime.strptime(moment, "%Y%m%d%H%M%S"), reason)
+
+
+def serial_hex(value: int | str) -> str:
+    """The canonical form of a serial number: lowercase hex, no colons or leading zeros."""
+    if isinstance(value, int):
+        return format(value, "x")
+    cleaned = value.strip().lower().replace(":", "").removeprefix("0x")
+    try:
+        return format(int(cleaned, 16), "x")
+    except ValueError:
+        raise AuthorityError(f"not a hexadecimal serial number: {value!r}") from None
+
+
+def load_csr(data: bytes) -> x509.CertificateSigningRequest:
+    """Parse a PEM or DER PKCS#10 request and check its signature (proof of possession)."""
+    try:
+        if b"-----BEGIN" in data:
+            csr = x509.load_pem_x509_csr(data)
+        else:
+            csr = x509.load_der_x509_csr(data)
+        valid = csr.is_signature_valid
+    except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+        raise AuthorityError("not a PKCS#10 certificate request") from None
+    if not valid:
+        raise AuthorityError("the certificate request's signature does not verify")
+    return csr
+
+
+def parse_subject(subject: x509.Name | str) -> x509.Name:
+    if isinstance(subject, x509.Name):
+        return subject
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError as exc:
+        raise AuthorityError(f"not a distinguished name: {subject!r} ({exc})") from None
+    if not list(name):
+        raise AuthorityError("the subject is empty")
+    return name
+
+
+def _check_public_key(public: PublicKey) -> None:
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        if public.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise AuthorityError(f"EC curve {public.curve.name} is not accepted")
+    elif isinstance(public, rsa.RSAPublicKey):
+        if public.key_size < 2048:
+            raise AuthorityError("RSA keys need at least 2048 bits")
+    else:
+        raise AuthorityError("only EC (P-256/384/521) and RSA keys are accepted")
+
+
+class Authority:
+    """The CA of one runtime. Get it with :func:`authority`; it caches its hierarchy."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.db = runtime.db
+        self.custody = Custody(runtime.settings, runtime.db)
+        self._roles: dict[str, Role] | None = None
+        self._lock = threading.Lock()
+
+    # -- hierarchy ------------------------------------------------------------------------
+
+    def ensure(self) -> dict[str, Role]:
+        """The hierarchy, created on first use (idempotent, safe across processes)."""
+        if self._roles is not None:
+            return self._roles
+        with self._lock:
+            if self._roles is None:
+                roles = self._load_roles()
+                if roles is None:
+                    # IntegrityError: another process won the race; read its hierarchy.
+                    with contextlib.suppress(IntegrityError):
+                        self._create_hierarchy()
+                    roles = self._load_roles()
+                if roles is None:
+                    raise RuntimeError("the CA hierarchy could not be created")
+                self._roles = roles
+        return self._roles
+
+    @property
+    def root(self) -> Role:
+        return self.ensure()["root"]
+
+    @property
+    def ca(self) -> Role:
+        return self.ensure()["ca"]
+
+    @property
+    def ocsp(self) -> Role:
+        return self.ensure()["ocsp"]
+
+    @property
+    def tsa(self) -> Role:
+        return self.ensure()["tsa"]
+
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The issuing CA's certificate, then the root's."""
+        return (self.ca.certificate, self.root.certificate)
+
+    def urls(self) -> dict[str, str]:
+        """Where OneTrip serves each part of its PKI (the ``GET /pki`` index)."""
+        base = f"{self.settings.issuer}/pki"
+        return {
+            "root": f"{base}/root.cer",
+            "ca": f"{base}/ca.cer",
+            "crl": f"{base}/ca.crl",
+            "root_crl": f"{base}/root.crl",
+            "ocsp": f"{base}/ocsp",
+            "tsa": f"{base}/tsa",
+            "est": f"{self.settings.issuer}/.well-known/est",
+        }
+
+    def _load_roles(self) -> dict[str, Role] | None:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(
+                    AuthorityRole.role, Certificate.der, Certificate.serial, Certificate.key_label
+                ).join(Certificate, Certificate.serial == AuthorityRole.serial)
+            ).all()
+        if len(rows) < len(ROLES):
+            return None
+        return {
+            role: Role(role, x509.load_der_x509_certificate(der), der, serial, label)
+            for role, der, serial, label in rows
+        }
+
+    def _create_hierarchy(self) -> None:
+        org = self.settings.ca_organization
+        with self.db.write() as session:
+            if session.get(AuthorityRole, "root") is not None:
+                return
+            root_name = _ca_name(org, f"{org} Root CA")
+            root = self._make_role(session, "root", profiles.ROOT, root_name, issuer=None)
+            ca = self._make_role(
+                session, "ca", profiles.ISSUING_CA, _ca_name(org, f"{org} Issuing CA"), root
+            )
+            self._make_role(
+                session, "ocsp", profiles.OCSP_RESPONDER, _ca_name(org, f"{org} OCSP Responder"), ca
+            )
+            self._make_role(
+                session, "tsa", profiles.TSA, _ca_name(org, f"{org} Time-Stamping Authority"), ca
+            )
+            session.flush()
+            for issuer in (root, ca):
+                self._new_crl(session, issuer)
+            audit.record(session, "certs.init", subject=root.serial, issuing_ca=ca.serial)
+
+    def _make_role(
+        self,
+        session: Session,
+        name: str,
+        profile: profiles.Profile,
+        subject: x509.Name,
+        issuer: Role | None,
+    ) -> Role:
+        label = f"ca-{name}-{secrets.token_hex(6)}"
+        public = self.custody.generate(session, label)
+        signer_label = issuer.key_label if issuer else label
+        cert = self._sign(profile, subject, public, issuer, signer_label, profile.days)
+        der = cert.public_bytes(serialization.Encoding.DER)
+        role = Role(name, cert, der, serial_hex(cert.serial_number), label)
+        self._store(session, cert, der, name, None, issuer or role, label)
+        session.flush()  # the certificate row first: certs_authority refers to it
+        session.add(AuthorityRole(role=name, serial=role.serial))
+        return role
+
+    # -- issuance -------------------------------------------------------------------------
+
+    def _sign(
+        self,
+        profile: profiles.Profile,
+        subject: x509.Name,
+        public: PublicKey,
+        issuer: Role | None,
+        signer_label: str,
+        days: int,
+        extra: list[x509.Extension] | None = None,
+    ) -> x509.Certificate:
+        now = utcnow().replace(microsecond=0)
+        not_after = now + timedelta(days=days)
+        if issuer is not None:
+            not_after = min(not_after, issuer.certificate.not_valid_after_utc.replace(tzinfo=None))
+        issuer_public = issuer.certificate.public_key() if issuer else public
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.certificate.subject if issuer else subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), False)
+        )
+        for extension, critical in profile.extensions():
+            builder = builder.add_extension(extension, critical)
+        if issuer is not None:
+            for extension, critical in self._pointers(issuer.name):
+                builder = builder.add_extension(extension, critical)
+        for extension in extra or ():
+            builder = builder.add_extension(extension.value, extension.critical)
+        return sign_certificate(builder, self.custody.signer(signer_label))
+
+    def _pointers(self, issuer_role: str) -> list[tuple[x509.ExtensionType, bool]]:
+        """CRL distribution point and AIA of a certificate signed by ``issuer_role``."""
+        urls = self.urls()
+        crl = urls["root_crl"] if issuer_role == "root" else urls["crl"]
+        access = [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS,
+                x509.UniformResourceIdentifier(urls[issuer_role]),
+            )
+        ]
+        if issuer_role == "ca":
+            access.insert(
+                0,
+                x509.AccessDescription(
+                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls["ocsp"])
+                ),
+            )
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl)], None, None, None)
+        return [
+            (x509.CRLDistributionPoints([point]), False),
+            (x509.AuthorityInformationAccess(access), False),
+        ]
+
+    def _store(
+        self,
+        session: Session,
+        cert: x509.Certificate,
+        der: bytes,
+        role: str,
+        profile: str | None,
+        issuer: Role,
+        key_label: str | None,
+    ) -> None:
+        session.add(
+            Certificate(
+                serial=serial_hex(cert.serial_number),
+                role=role,
+                profile=profile,
+                subject=cert.subject.rfc4514_string(),
+                issuer_serial=issuer.serial,
+                key_label=key_label,
+                not_before=cert.not_valid_before_utc.replace(tzinfo=None),
+                not_after=cert.not_valid_after_utc.replace(tzinfo=None),
+                der=der,
+            )
+        )
+
+    def issue(
+        self,
+        profile: str,
+        *,
+        subject: x509.Name | str | None = None,
+        csr: bytes | x509.CertificateSigningRequest | None = None,
+        public_key: PublicKey | None = None,
+        key_label: str | None = None,
+        days: int | None = None,
+        actor: str | None = None,
+        client_id: str | None = None,
+        ip: str | None = None,
+        session: Session | None = None,
+    ) -> Issued:
+        """Issue an end-entity certificate by ``profile`` for a CSR or a public key.
+
+        A CSR's signature is checked first (proof of possession); its subject is used
+        unless ``subject`` is given, and its subjectAltName is copied. The issuance and its
+        audit record land in one transaction: ``session`` if given, else a new one.
+        """
+        chosen = profiles.public_profile(profile)
+        extra: list[x509.Extension] = []
+        if csr is not None:
+            request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
+            if not request.is_signature_valid:
+                raise AuthorityError("the certificate request's signature does not verify")
+            public_key = request.public_key()  # type: ignore[assignment]
+            subject = subject if subject is not None else request.subject
+            with contextlib.suppress(x509.ExtensionNotFound):
+                extra = [
+                    request.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+                ]
+        elif chosen.requires_csr:
+            raise profiles.ProfileError(f"profile {profile} is issued only from a CSR")
+        if public_key is None or subject is None:
+            raise AuthorityError("a subject and a CSR or public key are needed")
+        _check_public_key(public_key)
+        name = parse_subject(subject)
+        chosen.check_subject(name)
+        days = chosen.days if days is None else days
+        if not 1 <= days <= chosen.max_days:
+            raise AuthorityError(f"profile {profile} allows 1 to {chosen.max_days} days")
+        ca = self.ca
+        cert = self._sign(chosen, name, public_key, ca, ca.key_label, days, extra)
+        issued = Issued(cert, serial_hex(cert.serial_number), profile, key_label, self.chain())
+        if session is not None:
+            self._record_issue(session, issued, actor, client_id, ip)
+        else:
+            with self.db.write() as own:
+                self._record_issue(own, issued, actor, client_id, ip)
+        return issued
+
+    def _record_issue(self, session: Session, issued: Issued, actor, client_id, ip) -> None:
+        der = issued.certificate.public_bytes(serialization.Encoding.DER)
+        self._store(
+            session, issued.certificate, der, "end", issued.profile, self.ca, issued.key_label
+        )
+        audit.record(
+            session,
+            "certs.issue",
+            actor=actor,
+            subject=issued.serial,
+            client_id=client_id,
+            ip=ip,
+            profile=issued.profile,
+            dn=issued.certificate.subject.rfc4514_string(),
+            key_label=issued.key_label,
+        )
+
+    def issue_for_custody_key(
+        self,
+        profile: str,
+        subject: x509.Name | str,
+        label: str | None = None,
+        *,
+        algorithm: str | None = None,
+        days: int | None = None,
+        actor: str | None = None,
+    ) -> Issued:
+        """Issue a certificate for a key in custody, generating it under ``label`` if new.
+
+        This is what signing uses: the department's key never leaves custody; sign with
+        ``authority.custody.sign(issued.key_label, data, "sha256")``.
+        """
+        profiles.public_profile(profile)
+        parse_subject(subject)
+        self.ensure()
+        label = label or f"{profile}-{secrets.token_hex(8)}"
+        with self.db.write() as session:
+            if self.custody.exists_in(session, label):
+                public = self.custody.public_key(label)
+            else:
+                public = self.custody.generate(session, label, algorithm)
+            return self.issue(
+                profile,
+                subject=subject,
+                public_key=public,
+                key_label=label,
+                days=days,
+                actor=actor,
+                session=session,
+            )
+
+    # -- revocation -----------------------------------------------------------------------
+
+    def revoke(
+        self,
+        serial: str | int,
+        reason: str = "unspecified",
+        *,
+        actor: str | None = None,
+        client_id: str | None = None,
+        ip: str | None = None,
+    ) -> Status:
+        """Revoke a certificate, reissue its issuer's CRL and update the OCSP status, at once."""
+        if reason not in REASONS:
+            raise AuthorityError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
+        serial = serial_hex(serial)
+        roles = self.ensure()
+        with self.db.write() as session:
+            row = session.execute(
+                select(Certificate).where(Certificate.serial == serial).with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                raise AuthorityError(f"no certificate with serial {serial}")
+            if row.role == "root":
+                raise AuthorityError("the root CA cannot be revoked by its own CRL")
+            if row.revoked_at is not None:
+                raise AuthorityError(f"certificate {serial} is already revoked")
+            row.revoked_at = utcnow().replace(microsecond=0)
+            row.revocation_reason = reason
+            issuer = next(r for r in roles.values() if r.serial == row.issuer_serial)
+            session.flush()
+            self._new_crl(session, issuer)
+            audit.record(
+                session,
+                "certs.revoke",
+                actor=actor,
+                subject=serial,
+                client_id=client_id,
+                ip=ip,
+                reason=reason,
+            )
+            status = Status("revoked", row.revoked_at, reason)
+        # Overwrite (not fill-if-absent) so no reader's stale "good" can survive this.
+        self.runtime.redis.set(_status_key(serial), status.encode(), ex=self.settings.ocsp_validity)
+        return status
+
+    def status(self, serial: str) -> Status:
+        """The status of a certificate issued by the issuing CA, cached in Redis.
+
+        Readers fill the cache only if it is empty and revocation overwrites it, so a
+        reader that saw the row just before a revocation cannot re-install ``good``.
+        """
+        key = _status_key(serial)
+        cached = self.runtime.redis.get(key)
+        if cached is not None:
+            return Status.decode(cached)
+        ca_serial = self.ca.serial
+        with self.db.read() as session:
+            row = session.execute(
+                select(
+                    Certificate.issuer_serial, Certificate.revoked_at, Certificate.revocation_reason
+                ).where(Certificate.serial == serial)
+            ).first()
+        if row is None or row.issuer_serial != ca_serial:
+            status = Status("unknown")
+        elif row.revoked_at is not None:
+            status = Status("revoked", row.revoked_at, row.revocation_reason)
+        else:
+            status = Status("good")
+        ttl = self.settings.ocsp_validity if status.state != "unknown" else 60
+        self.runtime.redis.set(key, status.encode(), ex=ttl, nx=True)
+        return status
+
+    # -- CRLs -----------------------------------------------------------------------------
+
+    def crl_der(self, issuer: str = "ca") -> bytes:
+        """The current CRL of ``issuer`` (``ca`` or ``root``), reissued past half its life."""
+        role = self.ensure()[issuer]
+        latest = self._latest_crl(role)
+        refresh_after = timedelta(seconds=self.settings.crl_validity / 2)
+        if latest is None or utcnow() >= latest.this_update + refresh_after:
+            try:
+                with self.db.write() as session:
+                    fresh = self._latest_crl(role, session)
+                    if fresh is None or utcnow() >= fresh.this_update + refresh_after:
+                        self._new_crl(session, role)
+            except IntegrityError:
+                pass  # another process reissued it at the same moment
+            latest = self._latest_crl(role)
+        return latest.der  # type: ignore[union-attr]
+
+    def _latest_crl(self, role: Role, session: Session | None = None) -> Crl | None:
+        query = (
+            select(Crl).where(Crl.issuer_serial == role.serial).order_by(Crl.number.desc()).limit(1)
+        )
+        if session is not None:
+            return session.execute(query).scalar_one_or_none()
+        with self.db.read() as own:
+            return own.execute(query).scalar_one_or_none()
+
+    def _new_crl(self, session: Session, issuer: Role) -> Crl:
+        latest = self._latest_crl(issuer, session)
+        number = 1 if latest is None else latest.number + 1
+        now = utcnow().replace(microsecond=0)
+        next_update = now + timedelta(seconds=self.settings.crl_validity)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(issuer.certificate.subject)
+            .last_update(now)
+            .next_update(next_update)
+            .add_extension(x509.CRLNumber(number), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.certificate.public_key()),
+                False,
+            )
+        )
+        revoked = session.execute(
+            select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason)
+            .where(Certificate.issuer_serial == issuer.serial, Certificate.revoked_at.is_not(None))
+            .order_by(Certificate.revoked_at)
+        ).all()
+        for serial, revoked_at, reason in revoked:
+            entry = (
+                x509.RevokedCertificateBuilder()
+                .serial_number(int(serial, 16))
+                .revocation_date(revoked_at)
+            )
+            if reason and reason != "unspecified":  # RFC 5280 5.3.1: omit unspecified
+                entry = entry.add_extension(x509.CRLReason(REASONS[reason]), False)
+            builder = builder.add_revoked_certificate(entry.build())
+        crl = sign_crl(builder, self.custody.signer(issuer.key_label))
+        row = Crl(
+            issuer_serial=issuer.serial,
+            number=number,
+            this_update=now,
+            next_update=next_update,
+            der=crl.public_bytes(serialization.Encoding.DER),
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    # -- listing --------------------------------------------------------------------------
+
+    def certificates(self) -> list[dict]:
+        """Every certificate the CA has signed, oldest first."""
+        with self.db.read() as session:
+            rows = session.execute(select(Certificate).order_by(Certificate.created_at)).scalars()
+            return [
+                {
+                    "serial": row.serial,
+                    "role": row.role,
+                    "profile": row.profile,
+                    "subject": row.subject,
+                    "not_before": row.not_before.isoformat() + "Z",
+                    "not_after": row.not_after.isoformat() + "Z",
+                    "status": "revoked" if row.revoked_at else "good",
+                    "revoked_at": row.revoked_at.isoformat() + "Z" if row.revoked_at else None,
+                    "reason": row.revocation_reason,
+                    "key_label": row.key_label,
+                }
+                for row in rows
+            ]
+
+
+def _status_key(serial: str) -> str:
+    return f"certs:status:{serial}"
+
+
+def _ca_name(organization: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+_authorities: weakref.WeakKeyDictionary[Runtime, Authority] = weakref.WeakKeyDictionary()
+_authorities_lock = threading.Lock()
+
+
+def authority(runtime: Runtime) -> Authority:
+    """The process-wide :class:`Authority` of ``runtime`` (keys and hierarchy cached)."""
+    with _authorities_lock:
+        found = _authorities.get(runtime)
+        if found is None:
+            found = _authorities[runtime] = Authority(runtime)
+        return found

@@ -1,0 +1,212 @@
+"""The OCSP responder (RFC 6960), signed by the delegated responder certificate.
+
+Requests are parsed with asn1crypto; responses are assembled from precomputed DER
+fragments (responder id, algorithm, responder certificate) because this is the hottest
+path of the CA. The status of a certificate comes from :meth:`Authority.status` (Redis,
+then the database). A response to a request without a nonce depends only on the CertID
+and the status, so it is kept in this process keyed by both and reused until half its
+validity has passed: a revocation changes the status and thus the key, so a cached
+``good`` is never served after the revocation is visible. Requests with a nonce are
+signed fresh.
+
+Anything that is not a well-formed OCSPRequest gets ``malformedRequest``; the responder
+never raises for a caller's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asn1crypto import algos, ocsp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certs import der
+from certs.authority import Authority, Status, serial_hex
+from certs.builders import algorithm_identifier
+from config.db import utcnow
+
+MALFORMED_REQUEST = der.sequence(der.enumerated(1))
+INTERNAL_ERROR = der.sequence(der.enumerated(2))
+_BASIC = bytes.fromhex("06092b0601050507300101")  # OID id-pkix-ocsp-basic
+_HASHES = ("sha1", "sha256", "sha384", "sha512")
+_MAX_CERT_IDS = 16
+_MAX_NONCE = 128
+_REASON_CODES = {
+    "keyCompromise": 1,
+    "cACompromise": 2,
+    "affiliationChanged": 3,
+    "superseded": 4,
+    "cessationOfOperation": 5,
+    "privilegeWithdrawn": 9,
+    "aACompromise": 10,
+}
+_CACHE_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class _CertId:
+    der: bytes
+    hash_name: str
+    name_hash: bytes
+    key_hash: bytes
+    serial: int
+
+
+class Responder:
+    """Answers OCSP requests about certificates of the issuing CA."""
+
+    def __init__(self, authority: Authority) -> None:
+        self.authority = authority
+        ca = authority.ca.certificate
+        responder = authority.ocsp
+        name = ca.subject.public_bytes()
+        key = _key_bits(ca)
+        self._issuer_hashes = {
+            h: (hashlib.new(h, name).digest(), hashlib.new(h, key).digest()) for h in _HASHES
+        }
+        self._signer = authority.custody.signer(responder.key_label)
+        self._responder_id = der.explicit(
+            2,
+            der.octet_string(hashlib.sha1(_key_bits(responder.certificate)).digest()),  # noqa: S324 - RFC 6960 KeyHash
+        )
+        self._algorithm = algorithm_identifier(self._signer.algorithm)
+        self._certs = der.explicit(0, der.sequence(responder.der))
+        self._validity = timedelta(seconds=authority.settings.ocsp_validity)
+        self._cache: dict[tuple[bytes, bytes], tuple[float, bytes]] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def respond(self, request_der: bytes) -> bytes:
+        """The DER OCSPResponse to a DER OCSPRequest; ``malformedRequest`` for garbage."""
+        try:
+            cert_ids, nonce = _parse(request_der)
+        except Exception:  # asn1crypto raises many types for malformed input
+            return MALFORMED_REQUEST
+        return self._answer(cert_ids, nonce)
+
+    def response_for(self, certificate: x509.Certificate, hash_name: str = "sha1") -> bytes:
+        """The OCSPResponse for one of our certificates, as a client would get it (no nonce)."""
+        name_hash, key_hash = self._issuer_hashes[hash_name]
+        serial = certificate.serial_number
+        cert_id = der.sequence(
+            algos.DigestAlgorithm({"algorithm": hash_name}).dump(),
+            der.octet_string(name_hash),
+            der.octet_string(key_hash),
+            der.integer(serial),
+        )
+        return self._answer([_CertId(cert_id, hash_name, name_hash, key_hash, serial)], None)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _answer(self, cert_ids: list[_CertId], nonce: bytes | None) -> bytes:
+        statuses = [self._status(c) for c in cert_ids]
+        cache_key = None
+        if nonce is None and len(cert_ids) == 1:
+            cache_key = (cert_ids[0].der, statuses[0].encode())
+            hit = self._cache.get(cache_key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        now = utcnow().replace(microsecond=0)
+        singles = [
+            _single(c.der, s, now, now + self._validity)
+            for c, s in zip(cert_ids, statuses, strict=True)
+        ]
+        parts = [self._responder_id, der.generalized_time(now), der.sequence(*singles)]
+        if nonce is not None:
+            parts.append(der.explicit(1, der.sequence(nonce)))
+        tbs = der.sequence(*parts)
+        signature = self._signer.sign(tbs, "sha256")
+        basic = der.sequence(tbs, self._algorithm, der.bit_string(signature), self._certs)
+        response = der.sequence(
+            der.enumerated(0), der.explicit(0, der.sequence(_BASIC, der.octet_string(basic)))
+        )
+        if cache_key is not None:
+            with self._cache_lock:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                expires = time.monotonic() + self._validity.total_seconds() / 2
+                self._cache[cache_key] = (expires, response)
+        return response
+
+    def _status(self, cert_id: _CertId) -> Status:
+        if self._issuer_hashes.get(cert_id.hash_name) != (cert_id.name_hash, cert_id.key_hash):
+            return Status("unknown")
+        return self.authority.status(serial_hex(cert_id.serial))
+
+
+def _key_bits(certificate: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING's bits, which OCSP key hashes cover."""
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bit_string = der.elements(spki)[1]
+    _, body, end = der.header(bit_string, 0)
+    return bit_string[body + 1 : end]  # after the unused-bits octet
+
+
+def _single(cert_id: bytes, status: Status, this_update, next_update) -> bytes:
+    if status.state == "good":
+        cert_status = b"\x80\x00"
+    elif status.state == "unknown":
+        cert_status = b"\x82\x00"
+    else:
+        info = der.generalized_time(status.revoked_at)
+        if status.reason in _REASON_CODES:
+            info += der.explicit(0, der.enumerated(_REASON_CODES[status.reason]))
+        cert_status = der.tlv(0xA1, info)
+    return der.sequence(
+        cert_id,
+        cert_status,
+        der.generalized_time(this_update),
+        der.explicit(0, der.generalized_time(next_update)),
+    )
+
+
+def _parse(request_der: bytes) -> tuple[list[_CertId], bytes | None]:
+    request = ocsp.OCSPRequest.load(request_der, strict=True)
+    tbs = request["tbs_request"]
+    if tbs["version"].native != "v1":
+        raise ValueError("unsupported version")
+    cert_ids = []
+    for item in tbs["request_list"]:
+        cert_id = item["req_cert"]
+        hash_name = cert_id["hash_algorithm"]["algorithm"].native
+        cert_ids.append(
+            _CertId(
+                cert_id.dump(),
+                hash_name,
+                cert_id["issuer_name_hash"].native,
+                cert_id["issuer_key_hash"].native,
+                cert_id["serial_number"].native,
+            )
+        )
+    if not 1 <= len(cert_ids) <= _MAX_CERT_IDS:
+        raise ValueError("bad number of CertIDs")
+    nonce = None
+    for extension in tbs["request_extensions"] or ():
+        if extension["extn_id"].native == "nonce":
+            if len(extension["extn_value"].contents) > _MAX_NONCE:
+                raise ValueError("nonce too long")
+            nonce = extension.dump()
+        elif extension["critical"].native:
+            raise ValueError("unsupported critical extension")
+    return cert_ids, nonce
+
+
+_responders: dict[int, Responder] = {}
+_responders_lock = threading.Lock()
+
+
+def responder(authority: Authority) -> Responder:
+    """The process-wide responder of ``authority`` (precomputed fragments, cached key)."""
+    with _responders_lock:
+        found = _responders.get(id(authority))
+        if found is None or found.authority is not authority:
+            found = _responders[id(authority)] = Responder(authority)
+        return found

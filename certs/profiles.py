@@ -1,0 +1,145 @@
+"""Certificate profiles: for each kind of certificate, exactly which extensions it carries.
+
+Every certificate gets SubjectKeyIdentifier, AuthorityKeyIdentifier, a CRL distribution
+point and an AIA (OCSP for end entities, CA issuers always) under the issuer URL; a
+profile adds its basic constraints, key usage and extended key usage. The hierarchy's own
+profiles (``root``, ``ca``, ``ocsp``, ``tsa``) are internal; :data:`PUBLIC` lists the ones
+operators and other packages may issue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_NO_USAGE = dict.fromkeys(
+    (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    ),
+    False,
+)
+
+
+class ProfileError(ValueError):
+    """An unknown profile, or a subject or request the profile does not allow."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    days: int  # default validity
+    max_days: int  # the most an operator may ask for
+    usages: frozenset[str]
+    extended_usages: tuple[x509.ObjectIdentifier, ...] = ()
+    extended_usage_critical: bool = False
+    is_ca: bool = False
+    path_length: int | None = None
+    ocsp_nocheck: bool = False
+    requires_csr: bool = False
+    required_attributes: tuple[x509.ObjectIdentifier, ...] = field(default=(NameOID.COMMON_NAME,))
+
+    def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
+        """The profile's own extensions and their criticality (URLs and key ids excluded)."""
+        flags = {**_NO_USAGE, **dict.fromkeys(self.usages, True)}
+        extensions: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=self.is_ca, path_length=self.path_length), True),
+            (x509.KeyUsage(**flags), True),
+        ]
+        if self.extended_usages:
+            extensions.append(
+                (x509.ExtendedKeyUsage(list(self.extended_usages)), self.extended_usage_critical)
+            )
+        if self.ocsp_nocheck:
+            extensions.append((x509.OCSPNoCheck(), False))
+        return extensions
+
+    def check_subject(self, subject: x509.Name) -> None:
+        for oid in self.required_attributes:
+            if not subject.get_attributes_for_oid(oid):
+                raise ProfileError(f"profile {self.name} needs a subject with {oid._name}")
+
+
+_CA_USAGES = frozenset({"key_cert_sign", "crl_sign"})
+_SIGNING = frozenset({"digital_signature", "content_commitment"})
+
+ROOT = Profile("root", 20 * 365, 20 * 365, _CA_USAGES, is_ca=True)
+ISSUING_CA = Profile("ca", 10 * 365, 10 * 365, _CA_USAGES, is_ca=True, path_length=0)
+OCSP_RESPONDER = Profile(
+    "ocsp",
+    2 * 365,
+    2 * 365,
+    frozenset({"digital_signature"}),
+    (ExtendedKeyUsageOID.OCSP_SIGNING,),
+    ocsp_nocheck=True,
+)
+TSA = Profile(
+    "tsa",
+    10 * 365,
+    10 * 365,
+    frozenset({"digital_signature", "content_commitment"}),
+    (ExtendedKeyUsageOID.TIME_STAMPING,),
+    extended_usage_critical=True,
+)
+
+#: A department's electronic seal for PAdES: names its organisation (O, and OU where
+#: given) in Chinese and English; no EKU, so every PDF reader accepts it for documents.
+DEPARTMENT = Profile(
+    "department",
+    2 * 365,
+    3 * 365,
+    _SIGNING,
+    required_attributes=(NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME),
+)
+#: A citizen's signing certificate: lives for days, long enough to sign a form.
+CITIZEN = Profile("citizen", 7, 30, _SIGNING)
+#: A wristband's or kiosk's TLS client certificate, only ever from a CSR.
+DEVICE = Profile(
+    "device",
+    365,
+    825,
+    frozenset({"digital_signature"}),
+    (ExtendedKeyUsageOID.CLIENT_AUTH,),
+    requires_csr=True,
+)
+
+PUBLIC: dict[str, Profile] = {p.name: p for p in (DEPARTMENT, CITIZEN, DEVICE)}
+
+
+def public_profile(name: str) -> Profile:
+    try:
+        return PUBLIC[name]
+    except KeyError:
+        raise ProfileError(f"unknown profile {name!r}; choose one of {', '.join(PUBLIC)}") from None
+
+
+def department_subject(
+    organization_zh: str,
+    organization_en: str,
+    common_name: str,
+    unit_zh: str | None = None,
+    unit_en: str | None = None,
+    country: str = "CN",
+) -> x509.Name:
+    """A department's subject: O (and OU) once in Chinese and once in English."""
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_zh),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_en),
+    ]
+    attributes += [
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit)
+        for unit in (unit_zh, unit_en)
+        if unit
+    ]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name([x509.RelativeDistinguishedName([a]) for a in attributes])

@@ -1,0 +1,217 @@
+"""The time-stamp authority (RFC 3161), signing with the time-stamping certificate.
+
+``cryptography`` has no RFC 3161 support and pyHanko's time-stamper is a test double
+over in-memory keys, so the token is assembled here with asn1crypto's TSP and CMS types
+and signed through key custody. Each token's TSTInfo has the policy from settings, a
+one-second accuracy, the request's nonce, and a serial number from one Redis counter:
+an atomic script that returns ``max(counter + 1, now in microseconds)``, so serials
+strictly increase across all processes and nodes and still do after Redis loses its
+data (as long as fewer than a million tokens a second are issued).
+
+Every problem with a request (not DER, wrong version, unsupported hash, wrong digest
+length, unknown policy, extensions) is answered with a ``rejection`` PKIStatus and the
+matching failInfo bit; :meth:`TimeStampAuthority.respond` never raises for caller input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime
+
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
+
+from certs import der
+from certs.authority import Authority
+
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+_NEXT_SERIAL = """
+local v = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if v < floor then
+  redis.call('SET', KEYS[1], ARGV[1])
+  v = floor
+end
+return v
+"""
+_SERIAL_KEY = "certs:tsa:serial"
+
+
+class _RejectedError(Exception):
+    def __init__(self, fail_info: str, text: str) -> None:
+        super().__init__(text)
+        self.fail_info = fail_info
+
+
+def rejection(fail_info: str, text: str) -> bytes:
+    """A TimeStampResp with PKIStatus ``rejection``, the failInfo bit and a reason."""
+    status = tsp.PKIStatusInfo(
+        {
+            "status": "rejection",
+            "status_string": [text],
+            "fail_info": tsp.PKIFailureInfo({fail_info}),
+        }
+    )
+    # asn1crypto's TimeStampResp wrongly makes the token mandatory: wrap the status by hand.
+    return der.sequence(status.dump())
+
+
+class TimeStampAuthority:
+    """Issues RFC 3161 time-stamp tokens; one per process (see :func:`time_stamp_authority`)."""
+
+    def __init__(self, authority: Authority) -> None:
+        self.authority = authority
+        role = authority.tsa
+        self._signer = authority.custody.signer(role.key_label)
+        self._policy = authority.settings.tsa_policy
+        self._certificate = asn1_x509.Certificate.load(role.der)
+        self._name = asn1_x509.GeneralName(name="directory_name", value=self._certificate.subject)
+        issuer_serial = {
+            "issuer": [
+                asn1_x509.GeneralName(name="directory_name", value=self._certificate.issuer)
+            ],
+            "serial_number": self._certificate.serial_number,
+        }
+        self._signing_certificate = cms.CMSAttribute(
+            {
+                "type": "signing_certificate_v2",
+                "values": [
+                    {
+                        "certs": [
+                            {
+                                "cert_hash": hashlib.sha256(role.der).digest(),
+                                "issuer_serial": issuer_serial,
+                            }
+                        ]
+                    }
+                ],
+            }
+        )
+        self._sid = cms.SignerIdentifier(
+            name="issuer_and_serial_number",
+            value={
+                "issuer": self._certificate.issuer,
+                "serial_number": self._certificate.serial_number,
+            },
+        )
+        self._signature_algorithm = algos.SignedDigestAlgorithm(
+            {"algorithm": "sha256_ecdsa" if self._signer.algorithm == "ec-p256" else "sha256_rsa"}
+        )
+        self._next_serial = authority.runtime.redis.register_script(_NEXT_SERIAL)
+        self._lock = threading.Lock()
+
+    def respond(self, request_der: bytes) -> bytes:
+        """The DER TimeStampResp to a DER TimeStampReq: a token, or a rejection."""
+        try:
+            request = _check(request_der, self._policy)
+        except _RejectedError as refused:
+            return rejection(refused.fail_info, str(refused))
+        try:
+            return self._grant(request)
+        except Exception:
+            return rejection("system_failure", "the time-stamp could not be produced")
+
+    def _grant(self, request: tsp.TimeStampReq) -> bytes:
+        serial = self._next_serial(keys=[_SERIAL_KEY], args=[time.time_ns() // 1000])
+        info = {
+            "version": "v1",
+            "policy": self._policy,
+            "message_imprint": request["message_imprint"],
+            "serial_number": int(serial),
+            "gen_time": datetime.now(UTC).replace(microsecond=0),
+            "accuracy": {"seconds": 1},
+            "tsa": self._name,
+        }
+        if request["nonce"].native is not None:
+            info["nonce"] = request["nonce"].native
+        tst_info = tsp.TSTInfo(info).dump()
+        signed_attrs = cms.CMSAttributes(
+            [
+                cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+                cms.CMSAttribute(
+                    {"type": "message_digest", "values": [hashlib.sha256(tst_info).digest()]}
+                ),
+                self._signing_certificate,
+            ]
+        )
+        signature = self._signer.sign(signed_attrs.dump(), "sha256")
+        signed_data = {
+            "version": "v3",
+            "digest_algorithms": [{"algorithm": "sha256"}],
+            "encap_content_info": {
+                "content_type": "tst_info",
+                "content": core.ParsableOctetString(tst_info),
+            },
+            "signer_infos": [
+                {
+                    "version": "v1",
+                    "sid": self._sid,
+                    "digest_algorithm": {"algorithm": "sha256"},
+                    "signed_attrs": signed_attrs,
+                    "signature_algorithm": self._signature_algorithm,
+                    "signature": signature,
+                }
+            ],
+        }
+        if request["cert_req"].native:
+            signed_data["certificates"] = [self._certificate]
+        token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
+        return tsp.TimeStampResp(
+            {"status": {"status": "granted"}, "time_stamp_token": token}
+        ).dump()
+
+
+def _check(request_der: bytes, policy: str) -> tsp.TimeStampReq:
+    try:
+        request = tsp.TimeStampReq.load(request_der, strict=True)
+        version = request["version"].native
+        imprint = request["message_imprint"]
+        hash_name = imprint["hash_algorithm"]["algorithm"].native
+        digest = imprint["hashed_message"].native
+        wanted_policy = request["req_policy"].native
+        extensions = request["extensions"].native
+        request["nonce"].native  # noqa: B018 - parse now, not while signing
+        request["cert_req"].native  # noqa: B018
+    except Exception:  # asn1crypto raises many types for malformed input
+        raise _RejectedError("bad_data_format", "not a DER TimeStampReq") from None
+    if version != "v1":
+        raise _RejectedError("bad_request", "only version 1 requests are supported")
+    if hash_name not in _DIGEST_SIZES:
+        raise _RejectedError("bad_alg", "the imprint must be SHA-256, SHA-384 or SHA-512")
+    if len(digest) != _DIGEST_SIZES[hash_name]:
+        raise _RejectedError(
+            "bad_data_format", f"a {hash_name} imprint has {_DIGEST_SIZES[hash_name]} bytes"
+        )
+    if wanted_policy is not None and wanted_policy != policy:
+        raise _RejectedError("unaccepted_policy", f"this TSA issues under policy {policy} only")
+    if extensions:
+        raise _RejectedError("unaccepted_extensions", "no request extensions are supported")
+    return request
+
+
+_authorities: dict[int, TimeStampAuthority] = {}
+_authorities_lock = threading.Lock()
+
+
+def time_stamp_authority(authority: Authority) -> TimeStampAuthority:
+    """The process-wide TSA of ``authority`` (cached key and precomputed attributes)."""
+    with _authorities_lock:
+        found = _authorities.get(id(authority))
+        if found is None or found.authority is not authority:
+            found = _authorities[id(authority)] = TimeStampAuthority(authority)
+        return found
+
+
+def in_process_timestamper(authority: Authority):
+    """A pyHanko ``TimeStamper`` that asks this process's TSA directly (no HTTP)."""
+    from pyhanko.sign.timestamps.api import TimeStamper
+
+    tsa = time_stamp_authority(authority)
+
+    class InProcessTimeStamper(TimeStamper):
+        async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+            return tsp.TimeStampResp.load(tsa.respond(req.dump()))
+
+    return InProcessTimeStamper()
