@@ -1,0 +1,285 @@
+"""Making PAdES signatures in-process: custody-backed signer, in-process TSA, cached material.
+
+pyHanko builds the signatures; OneTrip supplies the three things it cannot know:
+
+- :class:`CustodySigner`, a pyHanko ``Signer`` whose raw signature comes from the
+  key-custody backend (the department's key never leaves custody);
+- :class:`AuthorityTimeStamper`, a pyHanko ``TimeStamper`` that hands the RFC 3161 request
+  to OneTrip's own TSA in-process (no HTTP loopback); ``signing_tsa_url`` switches to
+  pyHanko's ``HTTPTimeStamper`` and an external TSA;
+- the revocation material for B-LT and B-LTA (OCSP responses and CRLs from OneTrip's CA,
+  pre-fetched into a ``ValidationContext`` so pyHanko embeds them in the DSS without any
+  network access).
+
+Signers, time-stampers and revocation material are cached per process, the material until
+the earliest ``nextUpdate`` it carries (at most :data:`REVINFO_REUSE` seconds), so repeated
+signatures for a department pay only for the signature itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Protocol
+
+from asn1crypto import tsp, x509
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from signing.pdfs import PdfRefused
+from signing.stamp import stamp_style
+
+# pyHanko warns when it embeds validation data without fetching; OneTrip pre-fetches it
+# in-process on purpose (see Engine.validation_context), so the warning is noise here.
+logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
+
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+DEFAULT_LEVEL = "B-LT"
+REVINFO_REUSE = 300  # seconds; OneTrip's OCSP answers live for ocsp_validity (an hour)
+
+
+class Authority(Protocol):
+    """What signing needs from the certificate authority (see :mod:`signing.authority`)."""
+
+    def root(self) -> x509.Certificate: ...
+
+    def chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """The CA certificates above ``cert``, issuer first, root last."""
+        ...
+
+    def sign(self, key_label: str, data: bytes, hash_name: str) -> bytes: ...
+
+    def timestamp(self, request_der: bytes) -> bytes:
+        """An RFC 3161 ``TimeStampResp`` (DER) for a ``TimeStampReq`` (DER)."""
+        ...
+
+    def tsa_chain(self) -> list[x509.Certificate]: ...
+
+    def revinfo(self, certs: list[x509.Certificate]) -> tuple[list[bytes], list[bytes], float]:
+        """OCSP responses and CRLs (DER) covering ``certs``, and seconds they stay fresh."""
+        ...
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A department's seal: the key label in custody and its certificate."""
+
+    code: str
+    name: str
+    key_label: str
+    cert: x509.Certificate
+
+
+class CustodySigner(Signer):
+    """A pyHanko signer whose private key stays in OneTrip's key custody."""
+
+    def __init__(
+        self,
+        sign: Callable[[bytes, str], bytes],
+        cert: x509.Certificate,
+        chain: list[x509.Certificate],
+    ) -> None:
+        super().__init__(signing_cert=cert, cert_registry=SimpleCertificateStore.from_certs(chain))
+        self._sign = sign
+        # Room for the signature during pyHanko's size estimate, without a custody call:
+        # DER ECDSA is at most 2 * (field size + 3) + 3 bytes; RSA is the modulus size.
+        bits = cert.public_key.bit_size
+        self._estimate = (bits + 7) // 8 * 2 + 9 if cert.public_key.algorithm == "ec" else bits // 8
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+        if dry_run:
+            return bytes(self._estimate)
+        return self._sign(data, digest_algorithm)
+
+
+class AuthorityTimeStamper(TimeStamper):
+    """A pyHanko time-stamper that asks OneTrip's TSA in-process."""
+
+    def __init__(self, timestamp: Callable[[bytes], bytes]) -> None:
+        super().__init__()
+        self._timestamp = timestamp
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return tsp.TimeStampResp.load(self._timestamp(req.dump()))
+
+
+@dataclass
+class _Material:
+    ocsps: list[bytes]
+    crls: list[bytes]
+    until: float
+
+
+class Engine:
+    """Signs PDFs for departments. One per process; thread-safe."""
+
+    def __init__(
+        self,
+        authority: Authority,
+        *,
+        issuer: str,
+        tsa_url: str = "",
+        extra_roots: list[x509.Certificate] | None = None,
+        font: str = "",
+    ) -> None:
+        self.authority = authority
+        self.issuer = issuer
+        self.tsa_url = tsa_url
+        self.extra_roots = extra_roots or []
+        self.font = font
+        self._lock = threading.Lock()
+        self._signers: dict[tuple[str, int], CustodySigner] = {}
+        self._material: dict[tuple[str, int], _Material] = {}
+        self._timestamper: TimeStamper | None = None
+
+    # -- cached parts ---------------------------------------------------------------------
+
+    def signer(self, seal: Seal) -> CustodySigner:
+        key = (seal.key_label, seal.cert.serial_number)
+        signer = self._signers.get(key)
+        if signer is None:
+            chain = self.authority.chain(seal.cert)
+
+            def sign(data: bytes, digest: str, label: str = seal.key_label) -> bytes:
+                return self.authority.sign(label, data, digest)
+
+            signer = self._signers[key] = CustodySigner(sign, seal.cert, chain)
+        return signer
+
+    def timestamper(self) -> TimeStamper:
+        if self._timestamper is None:
+            with self._lock:
+                if self._timestamper is None:
+                    self._timestamper = (
+                        HTTPTimeStamper(self.tsa_url, timeout=10)
+                        if self.tsa_url
+                        else AuthorityTimeStamper(self.authority.timestamp)
+                    )
+        return self._timestamper
+
+    def validation_context(self, seal: Seal | None) -> ValidationContext:
+        """Trust roots plus fresh-enough OCSP responses and CRLs, without network access."""
+        key = (seal.key_label, seal.cert.serial_number) if seal else ("", 0)
+        material = self._material.get(key)
+        if material is None or material.until < time.monotonic():
+            certs = list(self.authority.tsa_chain())
+            if seal is not None:
+                certs = [seal.cert, *self.authority.chain(seal.cert), *certs]
+            ocsps, crls, fresh_for = self.authority.revinfo(certs)
+            material = _Material(ocsps, crls, time.monotonic() + min(fresh_for, REVINFO_REUSE))
+            self._material[key] = material
+        others = list(self.authority.tsa_chain())
+        if seal is not None:
+            others += self.authority.chain(seal.cert)
+        return ValidationContext(
+            trust_roots=[self.authority.root(), *self.extra_roots],
+            other_certs=others,
+            ocsps=material.ocsps,
+            crls=material.crls,
+            # An external TSA's certificates are checked where its CA publishes them.
+            allow_fetching=bool(self.tsa_url),
+            revocation_mode="hard-fail",
+        )
+
+    # -- signing --------------------------------------------------------------------------
+
+    def verify_url(self, document_id: str) -> str:
+        return f"{self.issuer}/verify/{document_id}"
+
+    async def sign(
+        self,
+        data: bytes,
+        seal: Seal,
+        *,
+        level: str = DEFAULT_LEVEL,
+        stamp: bool = False,
+        reason: str | None = None,
+        certify: bool = False,
+        document_id: str | None = None,
+    ) -> tuple[bytes, str]:
+        """Sign ``data`` (already checked by :func:`signing.pdfs.open_pdf`).
+
+        Returns the signed PDF and the name of the new signature field. The input is
+        never modified: pyHanko appends an incremental update to a copy.
+        """
+        if level not in LEVELS:
+            raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
+        try:
+            writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+            existing = list(fields.enumerate_sig_fields(writer.prev))
+            if certify and any(value is not None for _, value, _ in existing):
+                certify = False  # only the first signature of a document certifies it
+            field_name = _unused_field_name(seal.code, {name for name, *_ in existing})
+            rank = LEVELS.index(level)
+            meta = signers.PdfSignatureMetadata(
+                field_name=field_name,
+                md_algorithm="sha256",
+                subfilter=fields.SigSeedSubFilter.PADES,
+                reason=reason,
+                name=seal.name,
+                location=self.issuer,
+                certify=certify,
+                docmdp_permissions=fields.MDPPerm.FILL_FORMS,
+                embed_validation_info=rank >= 2,
+                use_pades_lta=rank >= 3,
+                validation_context=self.validation_context(seal) if rank >= 2 else None,
+            )
+            field_spec = None
+            style = None
+            params = None
+            if stamp:
+                page, box = _stamp_box(writer, len(existing))
+                field_spec = fields.SigFieldSpec(field_name, on_page=page, box=box)
+                style = stamp_style(seal.name, self.font)
+                params = {"url": self.verify_url(document_id or "")}
+            pdf_signer = signers.PdfSigner(
+                meta,
+                self.signer(seal),
+                timestamper=self.timestamper() if rank >= 1 else None,
+                stamp_style=style,
+                new_field_spec=field_spec,
+            )
+            out = await pdf_signer.async_sign_pdf(writer, appearance_text_params=params)
+        except (PdfError, SigningError) as exc:
+            raise PdfRefused("cannot_sign", f"the PDF cannot be signed: {exc}") from None
+        return out.getvalue(), field_name
+
+    async def extend_to_lta(self, data: bytes) -> bytes:
+        """Add validation data for every signature and a document time-stamp (B-LTA)."""
+        writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+        out = await signers.PdfTimeStamper(self.timestamper()).async_timestamp_pdf(
+            writer, "sha256", validation_context=self.validation_context(None)
+        )
+        return out.getvalue()
+
+
+def _unused_field_name(code: str, taken: set[str]) -> str:
+    n = 1
+    while f"OneTrip_{code}_{n}" in taken:
+        n += 1
+    return f"OneTrip_{code}_{n}"
+
+
+STAMP_W, STAMP_H, MARGIN = 200, 64, 24
+
+
+def _stamp_box(writer: IncrementalPdfFileWriter, index: int) -> tuple[int, tuple[int, ...]]:
+    """Stamps go along the foot of the last page, right to left, then up a row."""
+    pages = int(writer.root["/Pages"]["/Count"])
+    page_ref, _ = writer.find_page_for_modification(pages - 1)
+    llx, lly, urx, _ury = (float(v) for v in page_ref.get_object()["/MediaBox"])
+    per_row = max(1, int((urx - llx - MARGIN) // (STAMP_W + MARGIN // 2)))
+    row, col = divmod(index, per_row)
+    x2 = urx - MARGIN - col * (STAMP_W + MARGIN // 2)
+    y1 = lly + MARGIN + row * (STAMP_H + MARGIN // 2)
+    return pages - 1, (int(x2 - STAMP_W), int(y1), int(x2), int(y1 + STAMP_H))

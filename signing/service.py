@@ -1,0 +1,207 @@
+"""Signing and verification as OneTrip's services: engine per process, records, audit.
+
+Every path (CLI, JSON API, CSC API, routes) comes through here, so they share the cached
+engine and the same checks: the PDF is refused at the edge (:mod:`signing.pdfs`), it is
+signed in memory, and only then is the signature recorded with its audit event in one
+transaction; a failure before the commit leaves no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import weakref
+from pathlib import Path
+
+from asn1crypto import pem, x509
+
+from config import audit
+from config.db import utcnow
+from config.runtime import Runtime
+from signing import departments
+from signing.authority import ca_authority
+from signing.engine import DEFAULT_LEVEL, LEVELS, Engine
+from signing.models import Document, Signature
+from signing.pdfs import PdfRefused, open_pdf, sha256
+from signing.verify import Trust, verify_pdf
+
+_engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def extra_roots(setting: str) -> list[x509.Certificate]:
+    """The operator's extra trust anchors: comma-separated PEM or DER files."""
+    roots = []
+    for name in filter(None, (p.strip() for p in setting.split(","))):
+        data = Path(name).read_bytes()
+        if pem.detect(data):
+            roots += [x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
+        else:
+            roots.append(x509.Certificate.load(data))
+    return roots
+
+
+def engine(runtime: Runtime) -> Engine:
+    """The process-wide signing engine of ``runtime`` (signers and revocation data cached)."""
+    with _lock:
+        found = _engines.get(runtime)
+        if found is None:
+            settings = runtime.settings
+            found = _engines[runtime] = Engine(
+                ca_authority(runtime),
+                issuer=settings.issuer,
+                tsa_url=settings.signing_tsa_url,
+                extra_roots=extra_roots(settings.signing_trust_roots),
+                font=settings.signing_font,
+            )
+        return found
+
+
+def new_document_id() -> str:
+    return secrets.token_hex(16)
+
+
+def check_level(level: str | None) -> str:
+    level = (level or DEFAULT_LEVEL).upper()
+    if level not in LEVELS:
+        raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
+    return level
+
+
+def sign(
+    runtime: Runtime,
+    data: bytes,
+    code: str,
+    *,
+    level: str | None = None,
+    stamp: bool = False,
+    reason: str | None = None,
+    filename: str = "document.pdf",
+    user_id: int | None = None,
+    actor: str | None = None,
+    client_id: str | None = None,
+    ip: str | None = None,
+) -> tuple[bytes, str]:
+    """Sign ``data`` with department ``code``'s seal; return the signed PDF and its id."""
+    level = check_level(level)
+    open_pdf(data, runtime.settings.max_upload_bytes)
+    seal = departments.seal(runtime, code)
+    document_id = new_document_id()
+    signed, field = asyncio.run(
+        engine(runtime).sign(
+            data, seal, level=level, stamp=stamp, reason=reason, document_id=document_id
+        )
+    )
+    digest = sha256(signed)
+    with runtime.db.write() as session:
+        dept_id = departments.department_id(session, code)
+        now = utcnow()
+        session.add(
+            Document(
+                id=document_id,
+                filename=filename[:255],
+                state="signed",
+                level=level,
+                sha256=digest,
+                created_by=user_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        session.add(
+            Signature(
+                document_id=document_id,
+                department_id=dept_id,
+                user_id=user_id,
+                client_id=client_id,
+                field_name=field,
+                level=level,
+                certification=False,
+                sha256=digest,
+                signed_at=now,
+            )
+        )
+        audit.record(
+            session,
+            "signing.sign",
+            actor=actor,
+            subject=document_id,
+            client_id=client_id,
+            ip=ip,
+            department=code,
+            level=level,
+            sha256=digest,
+            input_sha256=sha256(data),
+        )
+    return signed, document_id
+
+
+def trust(runtime: Runtime) -> Trust:
+    ca = ca_authority(runtime)
+    eng = engine(runtime)
+
+    def department(serial: str) -> dict | None:
+        return departments.by_serial(runtime, serial)
+
+    return Trust([ca.root(), *eng.extra_roots], ca.tsa_chain(), ca.live_revinfo, department)
+
+
+def verify(runtime: Runtime, data: bytes) -> dict:
+    """The verification report of ``data`` (see :mod:`signing.verify`)."""
+    report = verify_pdf(data, trust(runtime), runtime.settings.max_upload_bytes)
+    report["onetrip_document"] = find_document(runtime, report["sha256"])
+    return report
+
+
+def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
+    """What OneTrip recorded about a document, by its public id or any version's SHA-256."""
+    from sqlalchemy import or_, select
+
+    from signing.models import Department
+
+    with runtime.db.read() as session:
+        doc = (
+            session.execute(
+                select(Document).where(
+                    or_(Document.id == digest_or_id, Document.sha256 == digest_or_id)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if doc is None:
+            sig = (
+                session.execute(select(Signature).where(Signature.sha256 == digest_or_id))
+                .scalars()
+                .first()
+            )
+            doc = session.get(Document, sig.document_id) if sig else None
+        if doc is None:
+            return None
+        sigs = session.execute(
+            select(Signature, Department.code, Department.name)
+            .join(Department, Department.id == Signature.department_id)
+            .where(Signature.document_id == doc.id)
+            .order_by(Signature.id)
+        ).all()
+        return {
+            "id": doc.id,
+            "filename": doc.filename,
+            "state": doc.state,
+            "sha256": doc.sha256,
+            "created_at": doc.created_at.isoformat() + "Z",
+            "signatures": [
+                {
+                    "department": code,
+                    "department_name": name,
+                    "field": s.field_name,
+                    "level": s.level,
+                    "certification": s.certification,
+                    "signed_at": s.signed_at.isoformat() + "Z",
+                    "sha256": s.sha256,
+                }
+                for s, code, name in sigs
+            ],
+        }
