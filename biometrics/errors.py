@@ -1,0 +1,81 @@
+"""Refusals a citizen can understand, in English and Simplified Chinese.
+
+A :class:`FaceError` carries only its code, so it crosses the process boundary of the face
+worker pool unchanged (exceptions pickle by their ``args``); the two messages are looked up
+from the code.
+"""
+
+from __future__ import annotations
+
+#: code -> (English, Simplified Chinese). Written for the person holding the phone.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "not_an_image": (
+        "This file is not a photo we can read. Please send a JPEG, PNG or WebP picture.",
+        "无法读取此文件。请上传 JPEG、PNG 或 WebP 格式的照片。",
+    ),
+    "truncated": (
+        "The photo is incomplete or damaged. Please take or choose it again.",
+        "照片不完整或已损坏。请重新拍摄或选择照片。",
+    ),
+    "too_many_pixels": (
+        "The photo is too large. Please send a smaller picture (a normal phone photo works).",
+        "照片尺寸过大。请上传较小的照片（普通手机照片即可）。",
+    ),
+    "no_face": (
+        "We could not find a face in the photo. Face the camera in good light and try again.",
+        "照片中未检测到人脸。请在光线充足处正对镜头后重试。",
+    ),
+    "several_faces": (
+        "We found more than one face. Make sure only you are in the picture.",
+        "检测到多张人脸。请确保画面中只有您本人。",
+    ),
+    "face_too_small": (
+        "Your face is too small in the photo. Move closer to the camera and try again.",
+        "照片中的人脸太小。请靠近镜头后重试。",
+    ),
+    "throttled": (
+        "Too many failed face checks. Please wait 15 minutes and try again.",
+        "人脸验证失败次数过多。请等待 15 分钟后重试。",
+    ),
+    "no_template": (
+        "No face is registered for this account yet. Add a photo on your account page first.",
+        "此账户尚未登记人脸。请先在账户页面添加照片。",
+    ),
+    "challenge_expired": (
+        "The face check timed out or was already used. Please start it again.",
+        "人脸验证已超时或已被使用。请重新开始。",
+    ),
+    "challenge_failed": (
+        "We could not confirm the requested movement with your face. Please try again.",
+        "未能确认您按要求完成了动作。请重试。",
+    ),
+    "too_many_templates": (
+        "This account already has the most face photos allowed. Delete them to start again.",
+        "此账户的人脸照片已达上限。请删除后重新登记。",
+    ),
+    "bad_frames": (
+        "The camera pictures did not arrive complete. Please try again.",
+        "未完整收到摄像头画面。请重试。",
+    ),
+}
+
+
+class FaceError(Exception):
+    """A refused face operation; ``code`` is one of :data:`MESSAGES`' keys."""
+
+    def __init__(self, code: str) -> None:
+        if code not in MESSAGES:
+            raise ValueError(f"unknown face error code {code!r}")
+        super().__init__(code)
+        self.code = code
+
+    @property
+    def message_en(self) -> str:
+        return MESSAGES[self.code][0]
+
+    @property
+    def message_zh(self) -> str:
+        return MESSAGES[self.code][1]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message_en}"
