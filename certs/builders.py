@@ -35,22 +35,19 @@ def algorithm_identifier(algorithm: str, hash_name: str = "sha256") -> bytes:
     return SignedDigestAlgorithm({"algorithm": name}).dump()
 
 
-def _resign(draft_der: bytes, signer: Signer, hash_name: str) -> bytes:
-    tbs, alg = der.elements(draft_der)[:2]
+def _sign(builder, signer: Signer, hash_name: str) -> bytes:
+    draft = builder.sign(_throwaway(signer.algorithm), HASHES[hash_name]())
+    tbs, alg = der.elements(draft.public_bytes(serialization.Encoding.DER))[:2]
     return der.sequence(tbs, alg, der.bit_string(signer.sign(tbs, hash_name)))
 
 
 def sign_certificate(
     builder: x509.CertificateBuilder, signer: Signer, hash_name: str = "sha256"
 ) -> x509.Certificate:
-    draft = builder.sign(_throwaway(signer.algorithm), HASHES[hash_name]())
-    signed = _resign(draft.public_bytes(serialization.Encoding.DER), signer, hash_name)
-    return x509.load_der_x509_certificate(signed)
+    return x509.load_der_x509_certificate(_sign(builder, signer, hash_name))
 
 
 def sign_crl(
     builder: x509.CertificateRevocationListBuilder, signer: Signer, hash_name: str = "sha256"
 ) -> x509.CertificateRevocationList:
-    draft = builder.sign(_throwaway(signer.algorithm), HASHES[hash_name]())
-    signed = _resign(draft.public_bytes(serialization.Encoding.DER), signer, hash_name)
-    return x509.load_der_x509_crl(signed)
+    return x509.load_der_x509_crl(_sign(builder, signer, hash_name))

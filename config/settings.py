@@ -80,9 +80,7 @@ class Settings:
     ca_organization: str = "OneTrip"  # O= of the CA certificates
     crl_validity: int = 24 * 3600  # nextUpdate - thisUpdate of CRLs
     ocsp_validity: int = 3600  # nextUpdate - thisUpdate of OCSP responses
-    tsa_policy: str = (
-        "2.25.340269775209289667602721756413815704237"  # TSA policy OID (X.667 UUID arc)
-    )
+    tsa_policy: str = "2.25.340269775209289667602721756413815704237"  # TSA policy (UUID OID)
 
     # PAdES signing (signing/).
     signing_tsa_url: str = ""  # external RFC 3161 TSA for B-T and up; empty: OneTrip's own TSA

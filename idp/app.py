@@ -43,4 +43,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     app.register_blueprint(idp_blueprint(runtime, require_token))
     # Domain packages register here, in dependency order.
+    from certs.web import create_blueprint as certs_blueprint
+
+    app.register_blueprint(certs_blueprint(runtime, require_token))
     return app
