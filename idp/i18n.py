@@ -46,6 +46,22 @@ ZH = {
     "Continue": "继续",
     "Face check": "人脸核验",
     "Language": "语言",
+    "Look at the camera, then": "请看着摄像头，然后",
+    "blink": "眨眼",
+    "turn your head to your left": "向左转头",
+    "turn your head to your right": "向右转头",
+    "Take 3 to 8 photos while you do it (or record with the camera button). This check expires in 60 seconds.": "做动作时拍摄 3 到 8 张照片（或使用摄像头按钮录制）。本次核验 60 秒内有效。",
+    "Photos": "照片",
+    "Photo": "照片",
+    "Cancel": "取消",
+    "This service asks for a face check, and no face is registered for your account yet.": "该服务要求人脸核验，但您的账户尚未登记人脸。",
+    "Add a clear photo of your face. Only a numeric template is kept, encrypted; the photo itself is never stored.": "请上传一张清晰的正脸照片。系统仅加密保存数字特征，不保存照片本身。",
+    "Register my face": "登记人脸",
+    "A face template is registered. Services may ask for a face check.": "已登记人脸特征。服务可能要求人脸核验。",
+    "Always check my face when I sign in": "每次登录都核验人脸",
+    "Stop asking for my face at every sign-in": "不再每次登录都核验人脸",
+    "Delete my face template": "删除我的人脸特征",
+    "Add a photo of your face": "添加您的人脸照片",
 }
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from config import audit
 from config.audit import AuditEvent
 from config.runtime import Runtime
+from idp import face_step, registration
 from idp import logout as logout_service
-from idp import registration
 from idp.clients import FACE_ACR, PASSWORD_ACR
 from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
 from idp.discovery import metadata
@@ -361,11 +361,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         )
         return set_sso_cookie(redirect(target), secret)
 
-    @bp.route("/login/face", methods=["GET", "POST"])
-    def face_step():
-        raise ApiError(
-            "unmet_authentication_requirements", "Face verification is not available yet.", 400
-        )
+    face_step.install(bp, provider, server, error_redirect)
 
     # -- token endpoint and friends ----------------------------------------------------
 
