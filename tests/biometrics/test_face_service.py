@@ -1,0 +1,119 @@
+"""The face service over a real database and Redis: enrol, verify, throttle, delete, audit."""
+
+from __future__ import annotations
+
+import pytest
+from face_samples import photo
+from sqlalchemy import select
+
+from biometrics.errors import FaceError
+from biometrics.models import FaceTemplate
+from config.audit import AuditEvent
+
+ALICE = 7
+
+
+def _events(runtime) -> list[str]:
+    with runtime.db.read() as session:
+        return list(session.scalars(select(AuditEvent.event).order_by(AuditEvent.seq)))
+
+
+def test_enrolment_keeps_only_a_sealed_encoding_never_the_image(faces, runtime):
+    result = faces.enroll(ALICE, photo("obama_1.jpg"), actor="alice")
+    assert result.templates == 1
+    with runtime.db.read() as session:
+        row = session.scalars(select(FaceTemplate)).one()
+    assert row.user_id == ALICE
+    assert len(row.sealed) == 1 + 12 + 128 * 8 + 16  # version, nonce, float64s, GCM tag
+    assert b"JFIF" not in row.sealed
+    assert _events(runtime) == ["face.enroll"]
+
+
+def test_the_same_person_matches_and_the_answer_carries_distance_and_threshold(faces):
+    faces.enroll(ALICE, photo("obama_1.jpg"))
+    verdict = faces.verify(ALICE, photo("obama_2.jpg"))
+    assert verdict.match
+    assert 0 < verdict.distance <= verdict.threshold == 0.58
+
+
+def test_another_person_does_not_match(faces, runtime):
+    faces.enroll(ALICE, photo("obama_1.jpg"))
+    verdict = faces.verify(ALICE, photo("biden_1.jpg"))
+    assert not verdict.match
+    assert verdict.distance > verdict.threshold
+    assert _events(runtime)[-1] == "face.verify.failure"
+
+
+def test_a_probe_is_compared_with_every_enrolled_photo(faces):
+    faces.enroll(ALICE, photo("john_simm_000288_00470387.jpg"))
+    faces.enroll(ALICE, photo("obama_1.jpg"))
+    assert faces.count(ALICE) == 2
+    assert faces.verify(ALICE, photo("obama_3.jpg")).match
+    assert faces.verify(ALICE, photo("john_simm_000300_00470148.jpg")).match
+
+
+def test_a_template_sealed_for_one_citizen_does_not_open_for_another(faces, runtime):
+    faces.enroll(ALICE, photo("obama_1.jpg"))
+    with runtime.db.write() as session:
+        session.add(
+            FaceTemplate(
+                user_id=8,
+                model="dlib_resnet_v1",
+                sealed=session.scalars(select(FaceTemplate.sealed)).one(),
+            )
+        )
+    with pytest.raises(ValueError, match="does not open"):
+        faces.verify(8, photo("obama_2.jpg"))
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("no_face_dogs.jpg", "no_face"),
+        ("several_obama_biden.jpg", "several_faces"),
+        ("manifest.csv", "not_an_image"),
+    ],
+)
+def test_a_refused_photo_changes_nothing(inline_faces, runtime, name, code):
+    with pytest.raises(FaceError) as info:
+        inline_faces.enroll(ALICE, photo(name))
+    assert info.value.code == code
+    assert not inline_faces.has_template(ALICE)
+    assert _events(runtime) == []
+
+
+def test_verifying_without_a_template_says_so(inline_faces):
+    with pytest.raises(FaceError) as info:
+        inline_faces.verify(ALICE, photo("obama_1.jpg"))
+    assert info.value.code == "no_template"
+
+
+def test_five_failures_lock_face_checks_even_for_the_right_face(inline_faces, runtime):
+    inline_faces.enroll(ALICE, photo("obama_1.jpg"))
+    impostor = photo("biden_2.jpg")
+    for _ in range(runtime.settings.login_max_failures_per_account):
+        assert not inline_faces.verify(ALICE, impostor).match
+    with pytest.raises(FaceError) as info:
+        inline_faces.verify(ALICE, photo("obama_2.jpg"))
+    assert info.value.code == "throttled"
+    assert _events(runtime)[-1] == "face.throttled"
+    assert 0 < runtime.redis.ttl(f"face:failures:{ALICE}") <= runtime.settings.login_throttle_window
+
+
+def test_a_success_clears_earlier_failures(inline_faces, runtime):
+    inline_faces.enroll(ALICE, photo("obama_1.jpg"))
+    for _ in range(runtime.settings.login_max_failures_per_account - 1):
+        inline_faces.verify(ALICE, photo("biden_2.jpg"))
+    assert inline_faces.verify(ALICE, photo("obama_2.jpg")).match
+    assert not inline_faces.verify(ALICE, photo("biden_2.jpg")).match
+    assert inline_faces.verify(ALICE, photo("obama_4.jpg")).match
+
+
+def test_delete_removes_every_template_and_is_audited(inline_faces, runtime):
+    inline_faces.enroll(ALICE, photo("obama_1.jpg"))
+    inline_faces.enroll(ALICE, photo("obama_2.jpg"))
+    inline_faces.enroll(9, photo("biden_1.jpg"))
+    assert inline_faces.delete(ALICE, actor="alice") == 2
+    assert not inline_faces.has_template(ALICE)
+    assert inline_faces.has_template(9)
+    assert _events(runtime)[-1] == "face.delete"
