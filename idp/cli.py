@@ -69,6 +69,8 @@ def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: 
     from idp.serve import serve as run
 
     workers = workers or os.cpu_count() or 1
+    _ready(runtime)
+    _first_steps(runtime)
     click.echo(
         f"OneTrip {runtime.settings.issuer} listening on http://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}, data in "
@@ -76,6 +78,29 @@ def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: 
         err=True,
     )
     run(runtime, host, port, workers, threads)
+
+
+def _first_steps(runtime: Runtime) -> None:
+    """On a server with no citizens or services yet, say how to add the first ones."""
+    from sqlalchemy import func, select
+
+    from idp.models import Client, User
+
+    with runtime.db.read() as session:
+        users = session.scalar(select(func.count(User.id)))
+        clients = session.scalar(select(func.count(Client.id)))
+    if users and clients:
+        return
+    hints = ["", "First steps (in another terminal):"]
+    if not users:
+        hints.append("  .venv/bin/onetrip users create alice --name 'Alice Citizen' "
+                     "--email alice@example.org    # then type a password")
+    if not clients:
+        hints.append("  .venv/bin/onetrip clients create --name 'Tax Office' "
+                     "--redirect-uri http://127.0.0.1:5001/callback --json")
+    hints.append(f"  open {runtime.settings.issuer}/account to sign in; "
+                 "see README.md to connect a service.")
+    click.echo("\n".join(hints) + "\n", err=True)
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -413,6 +438,12 @@ def audit_tail(runtime: Runtime, limit: int, as_json: bool) -> None:
 
 def _mount() -> None:
     """Each package's command group, mounted under ``onetrip``."""
+    from certs.cli import ca
+    from signing.cli import COMMANDS as signing_commands
+
+    for command in signing_commands:
+        main.add_command(command)
+    main.add_command(ca)
 
 
 _mount()
