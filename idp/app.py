@@ -46,6 +46,9 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from certs.web import create_blueprint as certs_blueprint
 
     app.register_blueprint(certs_blueprint(runtime, require_token))
+    from signing.web import create_blueprint as signing_blueprint
+
+    app.register_blueprint(signing_blueprint(runtime, require_token))
     from biometrics.web import create_blueprint as biometrics_blueprint
 
     app.register_blueprint(biometrics_blueprint(runtime, require_token))

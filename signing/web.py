@@ -1,0 +1,183 @@
+"""Signing's HTTP face: sign and verify APIs, routes, the public verify page, CSC API v1.
+
+The public ``/verify`` form is stateless and side-effect free: it reads the uploaded file,
+answers with a report and stores nothing, with no session or cookie involved. A forged
+cross-site post could only make a browser show its own user a report, so there is
+nothing for a CSRF token to protect; the form therefore works without a session, on any
+phone, without JavaScript.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, render_template, request
+
+from config.runtime import Runtime
+from signing import csc, routes, service
+from signing.departments import DepartmentError, require_member
+from signing.pdfs import PdfRefused
+
+
+def _error(error: str, description: str, status: int = 400):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    return response
+
+
+def _upload() -> tuple[bytes, str]:
+    upload = request.files.get("file")
+    if upload is None:
+        raise PdfRefused("invalid_request", "send the PDF as multipart field 'file'")
+    return upload.read(), upload.filename or "document.pdf"
+
+
+def _flag(name: str) -> bool:
+    return request.form.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
+    bp = Blueprint("signing", __name__, template_folder="templates")
+
+    @bp.errorhandler(PdfRefused)
+    def _refused(exc: PdfRefused):
+        return _error(exc.code, exc.message, 413 if exc.code == "too_large" else 400)
+
+    @bp.errorhandler(DepartmentError)
+    def _refused_department(exc: DepartmentError):
+        return _error(exc.code, exc.message, exc.status)
+
+    @bp.errorhandler(csc.CscError)
+    def _refused_csc(exc: csc.CscError):
+        return _error(exc.error, exc.description, exc.status)
+
+    # -- sign and verify --------------------------------------------------------------------
+
+    @bp.post("/api/v1/sign")
+    @require_token("sign")
+    def sign():
+        data, filename = _upload()
+        code = request.form.get("department", "")
+        level = service.check_level(request.form.get("level"))
+        user_id = require_member(runtime, code, g.token.username)[1]
+        signed, document_id = service.sign(
+            runtime,
+            data,
+            code,
+            level=level,
+            stamp=_flag("stamp"),
+            reason=request.form.get("reason") or None,
+            filename=filename,
+            user_id=user_id,
+            actor=g.token.username,
+            client_id=g.token.client_id,
+            ip=request.remote_addr,
+        )
+        response = Response(signed, mimetype="application/pdf")
+        response.headers["OneTrip-Document-Id"] = document_id
+        response.headers["Location"] = service.engine(runtime).verify_url(document_id)
+        return response
+
+    @bp.post("/api/v1/verify")
+    def verify_api():
+        data, _ = _upload()
+        return jsonify(service.verify(runtime, data))
+
+    @bp.route("/verify", methods=["GET", "POST"], endpoint="verify_page")
+    @bp.route("/verify/<document_id>", methods=["GET", "POST"], endpoint="verify_page")
+    def verify_page(document_id: str | None = None):
+        record = service.find_document(runtime, document_id) if document_id else None
+        context = {"record": record, "record_missing": document_id and record is None}
+        status = 404 if context["record_missing"] else 200
+        if request.method == "POST":
+            try:
+                data, _ = _upload()
+                context["report"] = service.verify(runtime, data)
+            except PdfRefused as exc:
+                context["error"], status = exc.message, 400
+        return render_template("signing/verify.html", **context), status
+
+    # -- routes -----------------------------------------------------------------------------
+
+    @bp.post("/api/v1/routes")
+    @require_token("sign")
+    def route_create():
+        data, filename = _upload()
+        codes = [c.strip() for v in request.form.getlist("departments") for c in v.split(",")]
+        record = routes.create(
+            runtime,
+            data,
+            [c for c in codes if c],
+            filename=filename,
+            user_id=g.token.user_id,
+            actor=g.token.username,
+        )
+        return jsonify(record), 201
+
+    @bp.get("/api/v1/routes/<document_id>")
+    @require_token("sign")
+    def route_status(document_id: str):
+        return jsonify(routes.status(runtime, document_id))
+
+    @bp.get("/api/v1/routes/<document_id>/document")
+    @require_token("sign")
+    def route_document(document_id: str):
+        return Response(routes.document_bytes(runtime, document_id), mimetype="application/pdf")
+
+    @bp.post("/api/v1/routes/<document_id>/approve")
+    @require_token("sign")
+    def route_approve(document_id: str):
+        return jsonify(
+            routes.approve(
+                runtime,
+                document_id,
+                g.token.username or "",
+                stamp=_flag("stamp"),
+                reason=request.form.get("reason") or None,
+                client_id=g.token.client_id,
+            )
+        )
+
+    @bp.post("/api/v1/routes/<document_id>/reject")
+    @require_token("sign")
+    def route_reject(document_id: str):
+        return jsonify(
+            routes.reject(
+                runtime, document_id, g.token.username or "", request.form.get("reason", "")
+            )
+        )
+
+    # -- Cloud Signature Consortium API v1 --------------------------------------------------
+
+    def _body() -> dict:
+        body = request.get_json(silent=True)
+        if body is None and request.content_length:
+            raise csc.CscError("invalid_request", "the body must be a JSON object")
+        if body is not None and not isinstance(body, dict):
+            raise csc.CscError("invalid_request", "the body must be a JSON object")
+        return body or {}
+
+    @bp.post("/csc/v1/info")
+    def csc_info():
+        return jsonify(csc.info(runtime))
+
+    @bp.post("/csc/v1/credentials/list")
+    @require_token("sign")
+    def csc_list():
+        _body()
+        return jsonify(csc.credentials_list(runtime, g.token.username))
+
+    @bp.post("/csc/v1/credentials/info")
+    @require_token("sign")
+    def csc_credential_info():
+        return jsonify(csc.credentials_info(runtime, g.token.username, _body()))
+
+    @bp.post("/csc/v1/credentials/authorize")
+    @require_token("sign")
+    def csc_authorize():
+        return jsonify(csc.authorize(runtime, g.token.username, _body()))
+
+    @bp.post("/csc/v1/signatures/signHash")
+    @require_token("sign")
+    def csc_sign_hash():
+        return jsonify(csc.sign_hash(runtime, g.token.username, g.token.client_id, _body()))
+
+    return bp
