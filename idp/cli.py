@@ -438,12 +438,14 @@ def audit_tail(runtime: Runtime, limit: int, as_json: bool) -> None:
 
 def _mount() -> None:
     """Each package's command group, mounted under ``onetrip``."""
+    from biometrics.cli import faces
     from certs.cli import ca
     from signing.cli import COMMANDS as signing_commands
 
     for command in signing_commands:
         main.add_command(command)
     main.add_command(ca)
+    main.add_command(faces)
 
 
 _mount()

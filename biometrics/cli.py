@@ -1,0 +1,111 @@
+"""``onetrip faces``: enrol, verify and delete a citizen's face templates from a shell.
+
+Citizens are looked up by username in idp's ``users`` table with a plain query, so this
+package does not import idp (which depends on biometrics, not the reverse). Face work runs
+in this process: a CLI has no other requests to keep responsive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import text
+
+from biometrics.errors import FaceError
+from biometrics.pool import INLINE
+from biometrics.service import FaceService
+from config.cli import CliError, emit, json_option, pass_runtime
+from config.runtime import Runtime
+
+#: Exit codes of ``faces verify``.
+ALL_MATCHED, SOME_DID_NOT_MATCH, BAD_INPUT = 0, 1, 2
+
+_IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _user_id(runtime: Runtime, username: str) -> int:
+    runtime.migrate()  # a fresh data directory answers "no user", not a missing table
+    with runtime.db.read() as session:
+        user_id = session.scalar(
+            text("SELECT id FROM users WHERE username = :u"), {"u": username.strip().lower()}
+        )
+    if user_id is None:
+        raise CliError(f"no user named {username!r}", BAD_INPUT)
+    return user_id
+
+
+@click.group("faces")
+def faces() -> None:
+    """Face templates: enrol a photo, verify photos, delete."""
+
+
+@faces.command("enroll")
+@click.argument("username")
+@click.argument("image", type=_IMAGE)
+@json_option
+@pass_runtime
+def enroll(runtime: Runtime, username: str, image: Path, as_json: bool) -> None:
+    """Add the face in IMAGE as a template of USERNAME (exactly one face must show)."""
+    user_id = _user_id(runtime, username)
+    try:
+        result = FaceService(runtime, INLINE).enroll(user_id, image.read_bytes(), actor="cli")
+    except FaceError as exc:
+        raise CliError(f"{image}: {exc}", BAD_INPUT) from None
+    emit(
+        {"username": username, "template_id": result.template_id, "templates": result.templates},
+        as_json,
+        text=f"enrolled {image} for {username} ({result.templates} template(s))",
+    )
+
+
+@faces.command("verify")
+@click.argument("username")
+@click.argument("images", nargs=-1, required=True, type=_IMAGE)
+@json_option
+@pass_runtime
+def verify(runtime: Runtime, username: str, images: tuple[Path, ...], as_json: bool) -> None:
+    """Compare each IMAGE with USERNAME's templates.
+
+    Exit status: 0 every image matched, 1 some did not match (or checks are throttled),
+    2 some image could not be used or the user has no template.
+    """
+    service = FaceService(runtime, INLINE)
+    user_id = _user_id(runtime, username)
+    results, status = [], ALL_MATCHED
+    for image in images:
+        try:
+            verdict = service.verify(user_id, image.read_bytes(), actor="cli")
+        except FaceError as exc:
+            failed = SOME_DID_NOT_MATCH if exc.code == "throttled" else BAD_INPUT
+            status = max(status, failed)
+            results.append(
+                {"image": str(image), "error": exc.code, "error_description": exc.message_en}
+            )
+            continue
+        if not verdict.match:
+            status = max(status, SOME_DID_NOT_MATCH)
+        results.append({"image": str(image), **verdict.as_dict()})
+    lines = [
+        f"{r['image']}: "
+        + (
+            f"error {r['error']}: {r['error_description']}"
+            if "error" in r
+            else f"{'match' if r['match'] else 'no match'} "
+            f"(distance {r['distance']:.3f}, threshold {r['threshold']})"
+        )
+        for r in results
+    ]
+    emit(results, as_json, text="\n".join(lines))
+    if status != ALL_MATCHED:
+        raise click.exceptions.Exit(status)
+
+
+@faces.command("delete")
+@click.argument("username")
+@json_option
+@pass_runtime
+def delete(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Delete every face template of USERNAME."""
+    gone = FaceService(runtime, INLINE).delete(_user_id(runtime, username), actor="cli")
+    emit({"username": username, "deleted": gone}, as_json, text=f"deleted {gone} template(s)")
