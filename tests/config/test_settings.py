@@ -1,0 +1,57 @@
+import stat
+
+import pytest
+
+from config.settings import SettingsError, load_settings
+
+
+def test_environment_beats_toml_file_and_bare_database_url_works(tmp_path):
+    toml = tmp_path / "onetrip.toml"
+    toml.write_text('issuer = "https://from-file.example"\naccess_token_ttl = 120\n')
+    settings = load_settings(
+        environ={
+            "ONETRIP_CONFIG": str(toml),
+            "ONETRIP_ISSUER": "https://from-env.example/",
+            "ONETRIP_DATA_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": "sqlite:////tmp/x.db",
+        }
+    )
+    assert settings.issuer == "https://from-env.example"
+    assert settings.access_token_ttl == 120
+    assert settings.database_url == "sqlite:////tmp/x.db"
+    assert settings.secure_cookies
+
+
+def test_a_setting_of_the_wrong_type_is_refused_with_its_name(tmp_path):
+    with pytest.raises(SettingsError, match="access_token_ttl"):
+        load_settings(
+            environ={"ONETRIP_ACCESS_TOKEN_TTL": "ten minutes", "ONETRIP_DATA_DIR": str(tmp_path)}
+        )
+
+
+def test_an_unknown_key_in_the_settings_file_is_refused(tmp_path):
+    toml = tmp_path / "onetrip.toml"
+    toml.write_text("acess_token_ttl = 5\n")
+    with pytest.raises(SettingsError, match="acess_token_ttl"):
+        load_settings(environ={"ONETRIP_CONFIG": str(toml), "ONETRIP_DATA_DIR": str(tmp_path)})
+
+
+def test_generated_secrets_are_private_and_stable_across_starts(tmp_path):
+    first = load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path)})
+    second = load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path)})
+    assert first.secret_key and first.secret_key == second.secret_key
+    assert first.key_encryption_key != first.secret_key
+    mode = stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_configured_secrets_are_not_written_to_disk(tmp_path):
+    env = {
+        "ONETRIP_DATA_DIR": str(tmp_path),
+        "ONETRIP_SECRET_KEY": "a" * 43,
+        "ONETRIP_KEY_ENCRYPTION_KEY": "b" * 43,
+        "ONETRIP_PAIRWISE_SALT": "c" * 43,
+    }
+    settings = load_settings(environ=env)
+    assert settings.secret_key == "a" * 43
+    assert not (tmp_path / "secrets.json").exists()
