@@ -224,7 +224,10 @@ class _Pkcs11Token:
         try:
             lib = pkcs11.lib(settings.pkcs11_module)
             token = lib.get_token(token_label=settings.pkcs11_token_label)
-            self._session = token.open(rw=True, user_pin=settings.pkcs11_pin)
+            try:
+                self._session = token.open(rw=True, user_pin=settings.pkcs11_pin)
+            except pkcs11.UserAlreadyLoggedIn:  # login is per process, not per session
+                self._session = token.open(rw=True)
         except (RuntimeError, pkcs11.PKCS11Error) as exc:
             raise CustodyError(
                 f"cannot open PKCS#11 token {settings.pkcs11_token_label!r}: {exc!r}"

@@ -65,9 +65,9 @@ def _der(ca: Authority, serial: str) -> bytes:
 
 def test_ensure_is_idempotent_within_and_across_processes(runtime, settings):
     code = (
-        "import sys; from config.settings import load_settings; from config.runtime import Runtime; "
+        "from config.settings import load_settings; from config.runtime import Runtime; "
         "from certs.authority import authority; "
-        f"rt = Runtime(load_settings(environ={{}}, data_dir={str(settings.data_dir)!r}, "  # noqa: E501
+        f"rt = Runtime(load_settings(environ={{}}, data_dir={str(settings.data_dir)!r}, "
         f"database_url={settings.database_url!r}, redis_url={settings.redis_url!r})); "
         "print(authority(rt).ensure()['root'].serial)"
     )
