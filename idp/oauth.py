@@ -392,6 +392,22 @@ def _token_type(hint: str | None, token: str) -> str:
     return "access_token" if token.count(".") == 2 else "refresh_token"
 
 
+class _FoundToken(dict):
+    """A token found by :class:`_TokenLookup`, with the checks Authlib's endpoints call.
+
+    Expired and revoked tokens are never found, so those checks are always false here.
+    """
+
+    def is_expired(self) -> bool:
+        return False
+
+    def is_revoked(self) -> bool:
+        return False
+
+    def check_client(self, client) -> bool:
+        return _owner(self) == client.client_id
+
+
 class _TokenLookup:
     """Finds a presented access or refresh token for introspection and revocation."""
 
@@ -403,7 +419,7 @@ class _TokenLookup:
         if _token_type(token_type_hint, token_string) == "access_token":
             claims = provider.tokens.decode_access_token(token_string)
             if claims is not None:
-                return {"kind": "access_token", "claims": claims}
+                return _FoundToken(kind="access_token", claims=claims)
         with provider.db.read() as session:
             row = provider.tokens.find_refresh_token(session, token_string)
             if row is None:
@@ -414,16 +430,16 @@ class _TokenLookup:
             user = session.get(User, grant.user_id)
             client = provider.clients.get(grant.client_id)
             sub = provider.tokens.subject_for(user, client) if user and client else None
-            return {
-                "kind": "refresh_token",
-                "grant_id": grant.id,
-                "client_id": grant.client_id,
-                "scope": row.scope,
-                "sub": sub,
-                "username": user.username if user else None,
-                "exp": int(row.expires_at.timestamp()),
-                "iat": int(row.issued_at.timestamp()),
-            }
+            return _FoundToken(
+                kind="refresh_token",
+                grant_id=grant.id,
+                client_id=grant.client_id,
+                scope=row.scope,
+                sub=sub,
+                username=user.username if user else None,
+                exp=int(row.expires_at.timestamp()),
+                iat=int(row.issued_at.timestamp()),
+            )
 
 
 def _owner(token: dict) -> str:
