@@ -1,0 +1,59 @@
+"""A live provider per test module, shared by its tests (each test makes its own users
+and clients, so they do not interfere). Helpers live in ``oidc_browser``."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+_redis_db = itertools.count(1)
+
+
+def _root(pytestconfig):
+    """tests/conftest.py as pytest loaded it (conftests are not importable by name)."""
+    for plugin in pytestconfig.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", None) == str(ROOT_CONFTEST):
+            return plugin
+    raise LookupError("tests/conftest.py is not loaded")
+
+
+# -- a module-scoped live server --------------------------------------------------------
+
+
+def _redis_url_with_db(base: str, db: int) -> str:
+    """The session's Redis on a database of its own, untouched by per-test flushes of db 0."""
+    return f"{base}{'&' if '?' in base else '?'}db={db}"
+
+
+@pytest.fixture(scope="module")
+def op(tmp_path_factory, redis_url, pytestconfig) -> Iterator:
+    """One ``onetrip serve`` process (SQLite + Valkey) shared by the tests of a module."""
+    root = _root(pytestconfig)
+    base = tmp_path_factory.mktemp("op")
+    url = _redis_url_with_db(redis_url, 1 + next(_redis_db) % 15)
+    redis_lib.Redis.from_url(url).flushdb()
+    port = root.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
+    env.update(
+        ONETRIP_DATA_DIR=str(base / "live"),
+        ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
+        REDIS_URL=url,
+        DATABASE_URL=f"sqlite:///{base / 'onetrip.db'}",
+        ONETRIP_PORT=str(port),
+        ONETRIP_KEY_PUBLISH_DELAY="0",
+    )
+    Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+    process = root.start_server(env, port)
+    yield root.LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=process)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()

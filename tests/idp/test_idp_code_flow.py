@@ -1,0 +1,370 @@
+"""The authorization code flow with PKCE, driven by Authlib's client against a live provider."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+import pytest
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+from joserfc import jwt
+from oidc_browser import (
+    Browser,
+    RelyingParty,
+    create_client,
+    create_user,
+    discover,
+    log_in,
+    redirect_params,
+    sign_in_flow,
+)
+
+
+@pytest.fixture(scope="module")
+def citizen(op) -> str:
+    return create_user(op, "liwei", name="Li Wei", email="liwei@example.cn", phone="+8613800138000")
+
+
+@pytest.fixture(scope="module")
+def service(op):
+    return create_client(op, name="Parking permits")
+
+
+def test_discovery_names_every_endpoint_under_the_issuer(op):
+    meta = discover(op)
+    assert meta["issuer"] == op.url
+    for key in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "registration_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "end_session_endpoint",
+    ):
+        assert meta[key].startswith(op.url + "/"), key
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"} <= set(
+        meta["token_endpoint_auth_methods_supported"]
+    )
+    assert {"public", "pairwise"} == set(meta["subject_types_supported"])
+    assert meta["backchannel_logout_supported"] is True
+    rfc8414 = requests.get(f"{op.url}/.well-known/oauth-authorization-server", timeout=5).json()
+    assert rfc8414["issuer"] == op.url
+
+
+def test_jwks_publishes_es256_and_rs256_public_keys_only(op):
+    keys = requests.get(discover(op)["jwks_uri"], timeout=5).json()["keys"]
+    assert {k["alg"] for k in keys} >= {"ES256", "RS256"}
+    for key in keys:
+        assert key["kid"]
+        assert key["use"] == "sig"
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key), "private material in the JWKS"
+
+
+def test_code_flow_with_pkce_gives_a_valid_id_token_with_every_claim(op, citizen, service):
+    rp = RelyingParty(op, service)
+    browser = Browser(op)
+    before = int(time.time())
+    back = sign_in_flow(browser, rp, citizen)
+    params = redirect_params(back)
+    assert params["iss"] == op.url  # RFC 9207
+    assert params["state"] == rp.state
+    token = rp.fetch_token(back.headers["Location"])
+    claims = rp.validate_id_token(token)
+    for name in (
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+        "at_hash",
+    ):
+        assert name in claims, name
+    assert claims["iss"] == op.url
+    assert claims["aud"] == service.client_id
+    assert claims["nonce"] == rp.nonce
+    assert claims["amr"] == ["pwd"]
+    assert before - 1 <= claims["auth_time"] <= claims["iat"] <= int(time.time()) + 1
+    assert claims["exp"] > claims["iat"]
+    assert token["token_type"].lower() == "bearer"
+    assert token["refresh_token"]
+    access = jwt.decode(token["access_token"], rp.jwks(), algorithms=["ES256"])
+    assert access.header["typ"] == "at+jwt"  # RFC 9068
+    assert access.claims["client_id"] == service.client_id
+    assert access.claims["sub"] == claims["sub"]
+
+
+def test_authorization_request_carries_s256_challenge_of_the_verifier(op, service):
+    rp = RelyingParty(op, service)
+    url = rp.authorization_url()
+    sent = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))
+    expected = base64.urlsafe_b64encode(hashlib.sha256(rp.verifier.encode()).digest())
+    assert sent["code_challenge"] == expected.rstrip(b"=").decode()
+    assert sent["code_challenge_method"] == "S256"
+
+
+def test_userinfo_answers_get_and_post_with_the_scoped_claims(op, citizen, service):
+    rp = RelyingParty(op, service, scope="openid profile email phone")
+    token = log_in(Browser(op), rp, citizen)
+    claims = rp.validate_id_token(token)
+    got = rp.session.get(rp.meta["userinfo_endpoint"]).json()
+    assert got["sub"] == claims["sub"]
+    assert got["name"] == "Li Wei"
+    assert got["email"] == "liwei@example.cn"
+    assert got["phone_number"] == "+8613800138000"
+    posted = requests.post(
+        rp.meta["userinfo_endpoint"], data={"access_token": token["access_token"]}, timeout=5
+    )
+    assert posted.status_code == 200
+    assert posted.json() == got
+    assert requests.get(rp.meta["userinfo_endpoint"], timeout=5).status_code == 401
+
+
+def test_wrong_pkce_verifier_is_refused(op, citizen, service):
+    rp = RelyingParty(op, service)
+    back = sign_in_flow(Browser(op), rp, citizen)
+    with pytest.raises(OAuthError) as refused:
+        rp.fetch_token(back.headers["Location"], code_verifier=generate_token(48))
+    assert refused.value.error == "invalid_grant"
+
+
+def test_authorization_request_without_pkce_is_sent_back_with_an_error(op, citizen, service):
+    rp = RelyingParty(op, service)
+    rp.session.code_challenge_method = None
+    browser = Browser(op)
+    url, state = rp.session.create_authorization_url(rp.meta["authorization_endpoint"], nonce="n")
+    back = browser.navigate(url, stop_at=service.redirect_uri)
+    params = redirect_params(back)
+    assert params["error"] == "invalid_request"
+    assert "PKCE" in params["error_description"]
+    assert params["iss"] == op.url
+    assert params["state"] == state
+
+
+def test_plain_pkce_method_is_refused(op, service):
+    rp = RelyingParty(op, service)
+    url = rp.authorization_url().replace(
+        "code_challenge_method=S256", "code_challenge_method=plain"
+    )
+    back = Browser(op).navigate(url, stop_at=service.redirect_uri)
+    params = redirect_params(back)
+    assert params["error"] == "invalid_request"
+    assert params["iss"] == op.url
+
+
+def test_unregistered_redirect_uri_shows_an_error_page_and_never_redirects(op, service):
+    rp = RelyingParty(op, service)
+    url = rp.authorization_url(redirect_uri="http://127.0.0.1:9/evil")
+    response = Browser(op).get(url)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "evil" not in response.headers.get("Location", "")
+
+
+def test_replayed_code_is_refused_and_revokes_the_first_redemption(op, citizen, service):
+    rp = RelyingParty(op, service)
+    back = sign_in_flow(Browser(op), rp, citizen)
+    first = rp.fetch_token(back.headers["Location"])
+    assert _introspect(op, service, first["access_token"])["active"] is True
+    with pytest.raises(OAuthError) as replay:
+        rp.fetch_token(back.headers["Location"])
+    assert replay.value.error == "invalid_grant"
+    assert _introspect(op, service, first["access_token"])["active"] is False
+    assert _introspect(op, service, first["refresh_token"])["active"] is False
+
+
+def test_refresh_rotates_and_reuse_revokes_the_whole_grant(op, citizen, service):
+    rp = RelyingParty(op, service)
+    first = log_in(Browser(op), rp, citizen)
+    second = rp.session.refresh_token(
+        rp.meta["token_endpoint"], refresh_token=first["refresh_token"]
+    )
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert _introspect(op, service, second["access_token"])["active"] is True
+    with pytest.raises(OAuthError) as reuse:
+        rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=first["refresh_token"])
+    assert reuse.value.error == "invalid_grant"
+    for token in (second["access_token"], second["refresh_token"], first["access_token"]):
+        assert _introspect(op, service, token)["active"] is False
+    with pytest.raises(OAuthError):
+        rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=second["refresh_token"])
+
+
+def test_introspection_describes_access_and_refresh_tokens(op, citizen, service):
+    rp = RelyingParty(op, service)
+    token = log_in(Browser(op), rp, citizen)
+    sub = rp.validate_id_token(token)["sub"]
+    access = _introspect(op, service, token["access_token"])
+    assert access["active"] is True
+    assert access["client_id"] == service.client_id
+    assert access["sub"] == sub
+    assert "openid" in access["scope"].split()
+    refresh = _introspect(op, service, token["refresh_token"], hint="refresh_token")
+    assert refresh["active"] is True
+    assert refresh["client_id"] == service.client_id
+    assert _introspect(op, service, "not-a-token")["active"] is False
+    unauthenticated = requests.post(
+        rp.meta["introspection_endpoint"], data={"token": token["access_token"]}, timeout=5
+    )
+    assert unauthenticated.status_code == 401
+
+
+def test_revoked_access_token_introspects_inactive_and_userinfo_refuses_it(op, citizen, service):
+    rp = RelyingParty(op, service)
+    token = log_in(Browser(op), rp, citizen)
+    assert rp.session.get(rp.meta["userinfo_endpoint"]).status_code == 200
+    rp.session.revoke_token(
+        rp.meta["revocation_endpoint"], token["access_token"], token_type_hint="access_token"
+    ).raise_for_status()
+    assert _introspect(op, service, token["access_token"])["active"] is False
+    userinfo = requests.get(
+        rp.meta["userinfo_endpoint"],
+        timeout=5,
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert userinfo.status_code == 401
+    assert "invalid_token" in userinfo.headers["WWW-Authenticate"]
+    # The refresh token of the grant still works: only the access token was revoked.
+    assert _introspect(op, service, token["refresh_token"])["active"] is True
+
+
+def test_revoking_a_refresh_token_ends_its_grant(op, citizen, service):
+    rp = RelyingParty(op, service)
+    token = log_in(Browser(op), rp, citizen)
+    rp.session.revoke_token(
+        rp.meta["revocation_endpoint"], token["refresh_token"], token_type_hint="refresh_token"
+    ).raise_for_status()
+    assert _introspect(op, service, token["refresh_token"])["active"] is False
+    assert _introspect(op, service, token["access_token"])["active"] is False
+    with pytest.raises(OAuthError):
+        rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=token["refresh_token"])
+
+
+def test_client_secret_post_authenticates_at_the_token_endpoint(op, citizen):
+    client = create_client(op, "--auth-method", "client_secret_post", name="Library")
+    rp = RelyingParty(op, client, auth_method="client_secret_post")
+    token = log_in(Browser(op), rp, citizen)
+    assert rp.validate_id_token(token)["aud"] == client.client_id
+    basic = RelyingParty(op, client, auth_method="client_secret_basic")
+    back = sign_in_flow(Browser(op), basic, citizen)
+    with pytest.raises(OAuthError) as refused:
+        basic.fetch_token(back.headers["Location"])
+    assert refused.value.error == "invalid_client"
+
+
+def test_wrong_client_secret_is_refused(op, citizen, service):
+    rp = RelyingParty(op, service)
+    back = sign_in_flow(Browser(op), rp, citizen)
+    rp.session.client_secret = "wrong"
+    with pytest.raises(OAuthError) as refused:
+        rp.fetch_token(back.headers["Location"])
+    assert refused.value.error == "invalid_client"
+
+
+def test_client_credentials_gives_a_token_for_the_clients_own_scopes(op):
+    client = create_client(
+        op, "--grant-type", "client_credentials", "--scope", "sign", name="Records office backend"
+    )
+    meta = discover(op)
+    from authlib.integrations.requests_client import OAuth2Session
+
+    session = OAuth2Session(client.client_id, client.client_secret, scope="sign")
+    token = session.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    assert token["scope"] == "sign"
+    assert "refresh_token" not in token
+    assert "id_token" not in token
+    info = _introspect(op, client, token["access_token"])
+    assert info["active"] is True
+    assert info["client_id"] == client.client_id
+    greedy = OAuth2Session(client.client_id, client.client_secret, scope="admin")
+    with pytest.raises(OAuthError) as refused:
+        greedy.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    assert refused.value.error == "invalid_scope"
+
+
+def test_public_client_logs_in_with_pkce_and_no_secret(op, citizen):
+    client = create_client(op, "--public", name="Citizen app")
+    assert client.client_secret is None
+    rp = RelyingParty(op, client)
+    token = log_in(Browser(op), rp, citizen)
+    assert rp.validate_id_token(token)["aud"] == client.client_id
+
+
+def test_private_key_jwt_client_authenticates_with_a_signed_assertion(op, citizen, tmp_path):
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256")
+    public = {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": "ES256", "use": "sig"}
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(__import__("json").dumps({"keys": [public]}))
+    client = create_client(
+        op, "--auth-method", "private_key_jwt", "--jwks-file", str(jwks), name="Tax office"
+    )
+    assert client.client_secret is None
+    meta = discover(op)
+    rp = RelyingParty(op, client, auth_method=PrivateKeyJWT(meta["token_endpoint"], alg="ES256"))
+    rp.session.client_secret = key  # Authlib signs with the client "secret"
+    token = log_in(Browser(op), rp, citizen)
+    assert rp.validate_id_token(token)["aud"] == client.client_id
+    stranger = ECKey.generate_key("P-256")
+    rp.session.client_secret = stranger
+    back = sign_in_flow(Browser(op), rp, citizen)
+    with pytest.raises(OAuthError) as refused:
+        rp.fetch_token(back.headers["Location"])
+    assert refused.value.error == "invalid_client"
+
+
+def test_pairwise_subjects_differ_across_sectors_and_agree_within_one(op, citizen):
+    a1 = create_client(
+        op,
+        "--subject-type",
+        "pairwise",
+        name="Health A",
+        redirect_uri="http://127.0.0.1:9/health-a",
+    )
+    a2 = create_client(
+        op,
+        "--subject-type",
+        "pairwise",
+        name="Health B",
+        redirect_uri="http://127.0.0.1:9/health-b",
+    )
+    b = create_client(
+        op, "--subject-type", "pairwise", name="Police", redirect_uri="http://localhost:9/police"
+    )
+    browser = Browser(op)
+    subs = {}
+    for name, client in (("a1", a1), ("a2", a2), ("b", b)):
+        rp = RelyingParty(op, client)
+        subs[name] = rp.validate_id_token(log_in(browser, rp, citizen))["sub"]
+    assert subs["a1"] == subs["a2"]
+    assert subs["a1"] != subs["b"]
+    public = RelyingParty(op, create_client(op, name="Public"))
+    assert public.validate_id_token(log_in(browser, public, citizen))["sub"] not in subs.values()
+
+
+def _introspect(op, client, token: str, hint: str | None = None) -> dict:
+    data = {"token": token}
+    if hint:
+        data["token_type_hint"] = hint
+    response = requests.post(
+        f"{op.url}/oauth/introspect",
+        data=data,
+        timeout=5,
+        auth=(client.client_id, client.client_secret),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
