@@ -206,11 +206,17 @@ class Engine:
         reason: str | None = None,
         certify: bool = False,
         document_id: str | None = None,
+        field_name: str | None = None,
+        prepare: tuple[str, ...] = (),
     ) -> tuple[bytes, str]:
         """Sign ``data`` (already checked by :func:`signing.pdfs.open_pdf`).
 
-        Returns the signed PDF and the name of the new signature field. The input is
-        never modified: pyHanko appends an incremental update to a copy.
+        Returns the signed PDF and the name of the signature field. The input is never
+        modified: pyHanko appends an incremental update to a copy. ``field_name`` may name
+        an empty field made earlier; ``prepare`` names empty fields to create now for
+        later signers (visible if ``stamp``). A certification signature must do that:
+        after it, DocMDP level 2 allows filling existing signature fields, not new
+        visible ones.
         """
         if level not in LEVELS:
             raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
@@ -219,7 +225,13 @@ class Engine:
             existing = list(fields.enumerate_sig_fields(writer.prev))
             if certify and any(value is not None for _, value, _ in existing):
                 certify = False  # only the first signature of a document certifies it
-            field_name = _unused_field_name(seal.code, {name for name, *_ in existing})
+            taken = {name for name, *_ in existing}
+            field_name = field_name or _unused_field_name(seal.code, taken)
+            for n, later in enumerate(prepare, start=len(existing) + 1):
+                page, box = _stamp_box(writer, n) if stamp else (0, None)
+                fields.append_signature_field(
+                    writer, fields.SigFieldSpec(later, on_page=page, box=box)
+                )
             rank = LEVELS.index(level)
             meta = signers.PdfSignatureMetadata(
                 field_name=field_name,
@@ -237,9 +249,10 @@ class Engine:
             field_spec = None
             style = None
             params = None
-            if stamp:
+            if stamp and field_name not in taken:
                 page, box = _stamp_box(writer, len(existing))
                 field_spec = fields.SigFieldSpec(field_name, on_page=page, box=box)
+            if stamp:
                 style = stamp_style(seal.name, self.font)
                 params = {"url": self.verify_url(document_id or "")}
             pdf_signer = signers.PdfSigner(

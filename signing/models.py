@@ -81,6 +81,7 @@ class Document(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     current_step: Mapped[int | None] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(8))
+    stamp: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("signing_blobs.sha256"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -48,8 +48,13 @@ def create(
     user_id: int | None,
     actor: str | None = None,
     level: str = "B-LT",
+    stamp: bool = False,
 ) -> dict:
-    """Start a route: the PDF waits for the first department's approval."""
+    """Start a route: the PDF waits for the first department's approval.
+
+    ``stamp`` holds for the whole route: the first (certifying) signature lays out
+    every department's signature field, visible or not, for the others to fill.
+    """
     if not codes:
         raise RouteError("invalid_request", "a route needs at least one department")
     if len(set(codes)) != len(codes):
@@ -95,6 +100,10 @@ def create(
     return status(runtime, document_id)
 
 
+def _field(code: str, position: int) -> str:
+    return f"OneTrip_step{position + 1}_{code}"
+
+
 def _current(session, document_id: str) -> tuple[Document, RouteStep, Department]:
     doc = session.get(Document, document_id)
     if doc is None or doc.state == "signed":
@@ -114,7 +123,6 @@ def approve(
     document_id: str,
     username: str,
     *,
-    stamp: bool = False,
     reason: str | None = None,
     client_id: str | None = None,
 ) -> dict:
@@ -123,13 +131,20 @@ def approve(
         doc, step, dept = _current(session, document_id)
         data = session.get(Blob, doc.blob_sha256).data
         expected = (doc.current_step, doc.blob_sha256)
-        code, level = dept.code, doc.level
-        total = len(
-            session.execute(select(RouteStep.id).where(RouteStep.document_id == document_id)).all()
+        code, level, stamp = dept.code, doc.level, doc.stamp
+        codes = list(
+            session.execute(
+                select(Department.code)
+                .join(RouteStep, RouteStep.department_id == Department.id)
+                .where(RouteStep.document_id == document_id)
+                .order_by(RouteStep.position)
+            ).scalars()
         )
+        total = len(codes)
     _dept_id, user_id = departments.require_member(runtime, code, username)
     eng = engine(runtime)
     is_last = step.position == total - 1
+    names = [_field(c, n) for n, c in enumerate(codes)]
     signed, field = asyncio.run(
         eng.sign(
             data,
@@ -139,6 +154,8 @@ def approve(
             reason=reason,
             certify=step.position == 0,
             document_id=document_id,
+            field_name=names[step.position],
+            prepare=tuple(names[1:]) if step.position == 0 else (),
         )
     )
     final = asyncio.run(eng.extend_to_lta(signed)) if is_last else signed

@@ -109,6 +109,7 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
             filename=filename,
             user_id=g.token.user_id,
             actor=g.token.username,
+            stamp=_flag("stamp"),
         )
         return jsonify(record), 201
 
@@ -130,7 +131,6 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
                 runtime,
                 document_id,
                 g.token.username or "",
-                stamp=_flag("stamp"),
                 reason=request.form.get("reason") or None,
                 client_id=g.token.client_id,
             )

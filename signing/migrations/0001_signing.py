@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("current_step", sa.Integer),
         sa.Column("level", sa.String(8), nullable=False),
+        sa.Column("stamp", sa.Boolean, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("blob_sha256", sa.String(64), sa.ForeignKey("signing_blobs.sha256")),
         sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
