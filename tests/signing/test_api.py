@@ -1,0 +1,130 @@
+"""The JSON APIs, the public verify page and bad input at the HTTP edge."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+from conftest import add_officer
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import copy_into_new_writer
+from sqlalchemy import func, select
+
+from signing import departments
+from signing.models import Document, Signature
+
+
+def _post(client, url, data: bytes | None, token: str | None = None, **form):
+    if data is not None:
+        form["file"] = (BytesIO(data), "in.pdf")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post(url, data=form, headers=headers, content_type="multipart/form-data")
+
+
+def _counts(runtime) -> tuple[int, int]:
+    with runtime.db.read() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Document)),
+            session.scalar(select(func.count()).select_from(Signature)),
+        )
+
+
+def encrypted_pdf(pdf: bytes) -> bytes:
+    writer = copy_into_new_writer(PdfFileReader(BytesIO(pdf)))
+    writer.encrypt("owner-secret", "user-secret")
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_member_signs_through_the_api_and_anyone_verifies(client, runtime, token, pdf):
+    response = _post(client, "/api/v1/sign", pdf, token, department="PSB", level="B-T", stamp="1")
+    assert response.status_code == 200, response.get_json()
+    assert response.mimetype == "application/pdf"
+    document_id = response.headers["OneTrip-Document-Id"]
+    assert response.headers["Location"].endswith(f"/verify/{document_id}")
+
+    report = _post(client, "/api/v1/verify", response.data).get_json()
+    assert report["ok"]
+    assert report["signatures"][0]["level"] == "B-T"
+    assert report["signatures"][0]["department"] == {"code": "PSB", "name": "上海市公安局"}
+    assert report["onetrip_document"]["id"] == document_id
+
+    page = client.get(f"/verify/{document_id}")
+    assert page.status_code == 200
+    assert "上海市公安局" in page.get_data(as_text=True)
+    checked = _post(client, f"/verify/{document_id}", response.data)
+    assert "Every signature is valid" in checked.get_data(as_text=True)
+
+
+def test_the_public_verify_page_works_without_a_session(client):
+    page = client.get("/verify")
+    assert page.status_code == 200
+    assert 'enctype="multipart/form-data"' in page.get_data(as_text=True)
+    assert "Set-Cookie" not in page.headers
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"hello, not a pdf", "not_pdf"),
+        (b"", "not_pdf"),
+        ("truncated", "corrupt_pdf"),
+        ("encrypted", "encrypted_pdf"),
+    ],
+)
+def test_bad_pdfs_get_a_json_error_and_change_nothing(client, runtime, token, pdf, body, error):
+    data = {"truncated": pdf[: len(pdf) // 2], "encrypted": None}.get(body, body)
+    if body == "encrypted":
+        data = encrypted_pdf(pdf)
+    before = _counts(runtime)
+    response = _post(client, "/api/v1/sign", data, token, department="PSB")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == error
+    assert _post(client, "/api/v1/verify", data).get_json()["error"] == error
+    assert _counts(runtime) == before
+
+
+def test_a_pdf_over_the_size_limit_is_refused(client, runtime, token, pdf, monkeypatch):
+    import dataclasses
+
+    small = dataclasses.replace(runtime.settings, max_upload_bytes=len(pdf) - 1)
+    monkeypatch.setattr(runtime, "settings", small)
+    response = _post(client, "/api/v1/sign", pdf, token, department="PSB")
+    assert response.status_code == 413
+    assert response.get_json()["error"] in ("too_large", "request_too_large")
+
+
+def test_unknown_department_non_member_and_missing_token_are_refused(client, runtime, token, pdf):
+    assert _post(client, "/api/v1/sign", pdf, token, department="NOPE").status_code == 404
+    departments.create(runtime, "CUSTOMS", "上海海关")
+    refused = _post(client, "/api/v1/sign", pdf, token, department="CUSTOMS")
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == "not_a_member"
+    assert _post(client, "/api/v1/sign", pdf, None, department="PSB").status_code == 401
+    assert (
+        _post(client, "/api/v1/sign", pdf, token, department="PSB", level="B-X").status_code == 400
+    )
+    assert _counts(client.application.extensions["onetrip"]) == (0, 0)
+
+
+def test_a_route_runs_through_the_api(client, runtime, token, pdf):
+    departments.create(runtime, "CUSTOMS", "上海海关")
+    add_officer(runtime, "CUSTOMS", "zhang.min")
+    from idp.tokens import mint_access_token
+
+    customs = mint_access_token(runtime, ["sign"], username="zhang.min")
+    created = _post(client, "/api/v1/routes", pdf, token, departments="PSB,CUSTOMS")
+    assert created.status_code == 201
+    doc = created.get_json()["id"]
+    early = _post(client, f"/api/v1/routes/{doc}/approve", None, customs)
+    assert early.status_code == 403
+    assert _post(client, f"/api/v1/routes/{doc}/approve", None, token).status_code == 200
+    done = _post(client, f"/api/v1/routes/{doc}/approve", None, customs).get_json()
+    assert done["state"] == "completed"
+    final = client.get(
+        f"/api/v1/routes/{doc}/document", headers={"Authorization": f"Bearer {customs}"}
+    )
+    report = _post(client, "/api/v1/verify", final.data).get_json()
+    assert report["ok"]
+    assert report["signature_count"] == 2
