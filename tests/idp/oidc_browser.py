@@ -27,13 +27,34 @@ def discover(server) -> dict:
     return requests.get(f"{server.url}/.well-known/openid-configuration", timeout=10).json()
 
 
-def create_user(server, username: str | None = None, **extra: str) -> str:
+def create_user(server, username: str | None = None, *, via_cli: bool = False, **extra: str) -> str:
+    """A citizen with :data:`PASSWORD`: through ``onetrip users create``, or (faster, same
+    code path) through :func:`idp.users.create_user` on the server's own database."""
     username = username or f"citizen{secrets.token_hex(4)}"
-    args = ["users", "create", username, "--name", extra.get("name", "Li Wei")]
-    args += ["--email", extra.get("email", f"{username}@example.cn")]
-    if extra.get("phone"):
-        args += ["--phone", extra["phone"]]
-    server.cli(*args, input=PASSWORD + "\n")
+    name, email = extra.get("name", "Li Wei"), extra.get("email", f"{username}@example.cn")
+    if via_cli:
+        args = ["users", "create", username, "--name", name, "--email", email]
+        if extra.get("phone"):
+            args += ["--phone", extra["phone"]]
+        server.cli(*args, input=PASSWORD + "\n")
+        return username
+    from config.runtime import Runtime
+    from config.settings import load_settings
+    from idp.passwords import Passwords
+    from idp.users import create_user as create
+
+    if not hasattr(server, "runtime"):
+        server.runtime = Runtime(load_settings(environ=server.env))
+    with server.runtime.db.write() as session:
+        create(
+            session,
+            Passwords(server.runtime.settings),
+            username,
+            name=name,
+            email=email,
+            password=PASSWORD,
+            phone_number=extra.get("phone"),
+        )
     return username
 
 
@@ -282,3 +303,16 @@ def log_in(browser: Browser, rp: RelyingParty, username: str | None = None, **pa
     callback = response.headers["Location"]
     assert callback.startswith(rp.client.redirect_uri), callback
     return rp.fetch_token(callback)
+
+
+def introspect(server, client: Client, token: str, hint: str | None = None) -> dict:
+    """RFC 7662 introspection by the client that holds the token."""
+    data = {"token": token, **({"token_type_hint": hint} if hint else {})}
+    response = requests.post(
+        f"{server.url}/oauth/introspect",
+        data=data,
+        auth=(client.client_id, client.client_secret),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -17,6 +17,7 @@ from oidc_browser import (
     create_client,
     create_user,
     discover,
+    introspect,
     log_in,
     redirect_params,
     sign_in_flow,
@@ -25,7 +26,9 @@ from oidc_browser import (
 
 @pytest.fixture(scope="module")
 def citizen(op) -> str:
-    return create_user(op, "liwei", name="Li Wei", email="liwei@example.cn", phone="+8613800138000")
+    return create_user(
+        op, "liwei", via_cli=True, name="Li Wei", email="liwei@example.cn", phone="+8613800138000"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +179,12 @@ def test_replayed_code_is_refused_and_revokes_the_first_redemption(op, citizen, 
     rp = RelyingParty(op, service)
     back = sign_in_flow(Browser(op), rp, citizen)
     first = rp.fetch_token(back.headers["Location"])
-    assert _introspect(op, service, first["access_token"])["active"] is True
+    assert introspect(op, service, first["access_token"])["active"] is True
     with pytest.raises(OAuthError) as replay:
         rp.fetch_token(back.headers["Location"])
     assert replay.value.error == "invalid_grant"
-    assert _introspect(op, service, first["access_token"])["active"] is False
-    assert _introspect(op, service, first["refresh_token"])["active"] is False
+    assert introspect(op, service, first["access_token"])["active"] is False
+    assert introspect(op, service, first["refresh_token"])["active"] is False
 
 
 def test_refresh_rotates_and_reuse_revokes_the_whole_grant(op, citizen, service):
@@ -192,12 +195,12 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_grant(op, citizen, service)
     )
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
-    assert _introspect(op, service, second["access_token"])["active"] is True
+    assert introspect(op, service, second["access_token"])["active"] is True
     with pytest.raises(OAuthError) as reuse:
         rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=first["refresh_token"])
     assert reuse.value.error == "invalid_grant"
     for token in (second["access_token"], second["refresh_token"], first["access_token"]):
-        assert _introspect(op, service, token)["active"] is False
+        assert introspect(op, service, token)["active"] is False
     with pytest.raises(OAuthError):
         rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=second["refresh_token"])
 
@@ -206,15 +209,15 @@ def test_introspection_describes_access_and_refresh_tokens(op, citizen, service)
     rp = RelyingParty(op, service)
     token = log_in(Browser(op), rp, citizen)
     sub = rp.validate_id_token(token)["sub"]
-    access = _introspect(op, service, token["access_token"])
+    access = introspect(op, service, token["access_token"])
     assert access["active"] is True
     assert access["client_id"] == service.client_id
     assert access["sub"] == sub
     assert "openid" in access["scope"].split()
-    refresh = _introspect(op, service, token["refresh_token"], hint="refresh_token")
+    refresh = introspect(op, service, token["refresh_token"], hint="refresh_token")
     assert refresh["active"] is True
     assert refresh["client_id"] == service.client_id
-    assert _introspect(op, service, "not-a-token")["active"] is False
+    assert introspect(op, service, "not-a-token")["active"] is False
     unauthenticated = requests.post(
         rp.meta["introspection_endpoint"], data={"token": token["access_token"]}, timeout=5
     )
@@ -228,7 +231,7 @@ def test_revoked_access_token_introspects_inactive_and_userinfo_refuses_it(op, c
     rp.session.revoke_token(
         rp.meta["revocation_endpoint"], token["access_token"], token_type_hint="access_token"
     ).raise_for_status()
-    assert _introspect(op, service, token["access_token"])["active"] is False
+    assert introspect(op, service, token["access_token"])["active"] is False
     userinfo = requests.get(
         rp.meta["userinfo_endpoint"],
         timeout=5,
@@ -237,7 +240,7 @@ def test_revoked_access_token_introspects_inactive_and_userinfo_refuses_it(op, c
     assert userinfo.status_code == 401
     assert "invalid_token" in userinfo.headers["WWW-Authenticate"]
     # The refresh token of the grant still works: only the access token was revoked.
-    assert _introspect(op, service, token["refresh_token"])["active"] is True
+    assert introspect(op, service, token["refresh_token"])["active"] is True
 
 
 def test_revoking_a_refresh_token_ends_its_grant(op, citizen, service):
@@ -246,8 +249,8 @@ def test_revoking_a_refresh_token_ends_its_grant(op, citizen, service):
     rp.session.revoke_token(
         rp.meta["revocation_endpoint"], token["refresh_token"], token_type_hint="refresh_token"
     ).raise_for_status()
-    assert _introspect(op, service, token["refresh_token"])["active"] is False
-    assert _introspect(op, service, token["access_token"])["active"] is False
+    assert introspect(op, service, token["refresh_token"])["active"] is False
+    assert introspect(op, service, token["access_token"])["active"] is False
     with pytest.raises(OAuthError):
         rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=token["refresh_token"])
 
@@ -285,7 +288,7 @@ def test_client_credentials_gives_a_token_for_the_clients_own_scopes(op):
     assert token["scope"] == "sign"
     assert "refresh_token" not in token
     assert "id_token" not in token
-    info = _introspect(op, client, token["access_token"])
+    info = introspect(op, client, token["access_token"])
     assert info["active"] is True
     assert info["client_id"] == client.client_id
     greedy = OAuth2Session(client.client_id, client.client_secret, scope="admin")
@@ -354,17 +357,3 @@ def test_pairwise_subjects_differ_across_sectors_and_agree_within_one(op, citize
     assert subs["a1"] != subs["b"]
     public = RelyingParty(op, create_client(op, name="Public"))
     assert public.validate_id_token(log_in(browser, public, citizen))["sub"] not in subs.values()
-
-
-def _introspect(op, client, token: str, hint: str | None = None) -> dict:
-    data = {"token": token}
-    if hint:
-        data["token_type_hint"] = hint
-    response = requests.post(
-        f"{op.url}/oauth/introspect",
-        data=data,
-        timeout=5,
-        auth=(client.client_id, client.client_secret),
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
