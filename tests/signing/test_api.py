@@ -128,3 +128,31 @@ def test_a_route_runs_through_the_api(client, runtime, token, pdf):
     report = _post(client, "/api/v1/verify", final.data).get_json()
     assert report["ok"]
     assert report["signature_count"] == 2
+
+
+def test_csc_sign_hash_needs_activation_data_for_each_signature(client, token):
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {
+        "credentialID": "PSB",
+        "SAD": "made-up",
+        "hash": ["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
+        "signAlgo": "1.2.840.10045.4.3.2",
+    }
+    refused = client.post("/csc/v1/signatures/signHash", json=body, headers=headers)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_request"
+    authorized = client.post(
+        "/csc/v1/credentials/authorize",
+        json={"credentialID": "PSB", "numSignatures": 1},
+        headers=headers,
+    )
+    body["SAD"] = authorized.get_json()["SAD"]
+    first = client.post("/csc/v1/signatures/signHash", json=body, headers=headers)
+    assert first.status_code == 200
+    assert len(first.get_json()["signatures"]) == 1
+    again = client.post("/csc/v1/signatures/signHash", json=body, headers=headers)
+    assert again.status_code == 400  # the activation covered one signature only
+    other = client.post(
+        "/csc/v1/credentials/info", json={"credentialID": "CUSTOMS"}, headers=headers
+    )
+    assert other.status_code == 400
