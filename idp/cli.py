@@ -440,12 +440,10 @@ def _mount() -> None:
     """Each package's command group, mounted under ``onetrip``."""
     from biometrics.cli import faces
     from certs.cli import ca
-    from signing.cli import COMMANDS as signing_commands
+    from signing.cli import COMMANDS as SIGNING_COMMANDS
 
-    for command in signing_commands:
+    for command in (ca, faces, *SIGNING_COMMANDS):
         main.add_command(command)
-    main.add_command(ca)
-    main.add_command(faces)
 
 
 _mount()
