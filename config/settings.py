@@ -64,7 +64,7 @@ class Settings:
     argon2_parallelism: int = 1
 
     # Limits on what callers may send.
-    max_form_bytes: int = 64 * 1024
+    max_form_bytes: int = 1024 * 1024  # werkzeug also bounds each multipart read by this
     max_json_bytes: int = 256 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
     backchannel_logout_timeout: float = 3.0
