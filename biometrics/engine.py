@@ -12,7 +12,9 @@ them, so this module calls the same dlib models directly:
   found, then refused as too small or used.
 - Landmarks and the encoding are computed on the analysis image (the photo bounded to
   :data:`ANALYSIS_SIDE` px), so the encoder sees as many face pixels as before.
-- JPEGs larger than needed are decoded at a reduced DCT scale (``Image.draft``).
+- JPEGs larger than needed are decoded at a reduced DCT scale (``Image.draft``), and the
+  encoder is given the aligned 150 px face chip rather than the whole image (the same
+  numbers, measured identical, a few ms less copying).
 
 Measured on ``/work/shared/faces`` (see ``bench/faces.py``): the same faces are found as with
 face_recognition's HOG + one upsample, and the same-person / different-person separation is
@@ -69,6 +71,7 @@ def _models():
         dlib.shape_predictor(files.pose_predictor_model_location()),
         dlib.face_recognition_model_v1(files.face_recognition_model_location()),
         dlib.rectangle,
+        dlib.get_face_chip,
     )
 
 
@@ -104,7 +107,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 def _detect(pixels: np.ndarray) -> list[tuple[int, int, int, int]]:
-    detector, _, _, _ = _models()
+    detector = _models()[0]
     height, width = pixels.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(height, width))
     small = pixels
@@ -135,10 +138,12 @@ def find_face(pixels: np.ndarray, *, encode: bool = True) -> Face:
     left, top, right, bottom = boxes[0]
     if right - left < MIN_FACE_PX:
         raise FaceError("face_too_small")
-    _, predictor, encoder, rectangle = _models()
+    _, predictor, encoder, rectangle, face_chip = _models()
     shape = predictor(pixels, rectangle(left, top, right, bottom))
     landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-    encoding = np.array(encoder.compute_face_descriptor(pixels, shape, 1)) if encode else None
+    encoding = None
+    if encode:  # the aligned 150 px chip face_recognition's encoder would cut, cut once here
+        encoding = np.array(encoder.compute_face_descriptor(face_chip(pixels, shape, 150, 0.25)))
     return Face(boxes[0], landmarks, encoding)
 
 

@@ -21,7 +21,8 @@ landmarks:
 
 The reference frame (eyes open / facing the camera) and the action frame are then encoded
 and both must match the enrolled template, so the same enrolled person did the action.
-A repeated still photo shows no change and fails; old frames cannot be replayed because the
+All frames must have the same size, as one camera burst has. A repeated still photo shows
+no change and fails; old frames cannot be replayed because the
 challenge they answered is gone.
 """
 
@@ -91,6 +92,8 @@ def observe(frames: list[bytes], max_pixels: int, action: str) -> Observation:
     for the reference and action frames (it costs ~100 ms each).
     """
     pixels = [engine.decode(frame, max_pixels) for frame in frames]
+    if len({p.shape for p in pixels}) > 1:  # one camera burst has one frame size
+        return Observation(False, [])
     faces = [engine.find_face(p, encode=False) for p in pixels]
     found = find_action(action, [face.landmarks for face in faces])
     if found is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from face_samples import Subject, jpeg, photo, squeezed
+from face_samples import Subject, jpeg, photo, squeezed, turned
 
 from biometrics import liveness
 from biometrics.errors import FaceError
@@ -114,3 +114,10 @@ def test_too_few_frames_are_refused(enrolled, obama):
     assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, obama.still(2))) == (
         "bad_frames"
     )
+
+
+def test_frames_of_different_sizes_are_not_one_camera_burst(enrolled, obama):
+    challenge = _challenge(enrolled, "turn_left")
+    frames = [*obama.turn(0, 15), jpeg(turned(obama.pixels[:-8], obama.face.box, 35))]
+    call = lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)  # noqa: E731
+    assert _code(call) == "challenge_failed"
