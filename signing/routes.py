@@ -72,6 +72,7 @@ def create(
                 state="routing",
                 current_step=0,
                 level=level,
+                stamp=stamp,
                 sha256=digest,
                 blob_sha256=digest,
                 created_by=user_id,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import pytest
 from conftest import add_officer
 from pades_checks import embedded_only_context, pdfsig, validate
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields
 from sqlalchemy import select
 
 from config.audit import AuditEvent
@@ -37,6 +41,13 @@ def test_two_departments_in_a_route_give_two_valid_signatures(
     assert [s["by"] for s in final["steps"]] == [psb_officer, customs_officer]
 
     signed = routes.document_bytes(runtime, doc)
+    widgets = {
+        name: [float(v) for v in ref.get_object()["/Rect"]]
+        for name, _, ref in fields.enumerate_sig_fields(PdfFileReader(BytesIO(signed)))
+        if name.startswith("OneTrip_")
+    }
+    assert sorted(widgets) == ["OneTrip_step1_PSB", "OneTrip_step2_CUSTOMS"]
+    assert all(rect[2] > rect[0] and rect[3] > rect[1] for rect in widgets.values())  # visible
     statuses = validate(signed, lambda reader: embedded_only_context(reader, root))
     assert len(statuses) == 3  # two signatures and the closing document time-stamp
     assert all(s.valid and s.intact and s.trusted for s in statuses)
