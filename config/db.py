@@ -26,6 +26,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def epoch(moment: datetime) -> int:
+    """Seconds since the epoch of a naive UTC datetime (``datetime.timestamp`` would read it
+    as local time)."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

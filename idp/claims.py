@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.db import epoch
 from idp.models import User
 
 SCOPE_CLAIMS = {
@@ -18,7 +19,7 @@ def userinfo_claims(user: User, scope: str) -> dict:
         "name": user.name,
         "preferred_username": user.username,
         "locale": user.locale,
-        "updated_at": int(user.updated_at.timestamp()) if user.updated_at else None,
+        "updated_at": epoch(user.updated_at) if user.updated_at else None,
         "email": user.email,
         "email_verified": bool(user.email_verified),
         "phone_number": user.phone_number,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import audit
+from config.db import epoch
 from config.settings import Settings
 from idp.models import Client
 
@@ -207,7 +208,7 @@ def client_info(
     """The RFC 7591 client information response."""
     info = {
         "client_id": row.client_id,
-        "client_id_issued_at": int(row.created_at.timestamp()) if row.created_at else None,
+        "client_id_issued_at": epoch(row.created_at) if row.created_at else None,
         **row.metadata_,
     }
     if secret:

@@ -26,6 +26,7 @@ from flask import request as flask_request
 from joserfc.jwk import KeySet
 
 from config import audit
+from config.db import epoch, utcnow
 from idp.claims import userinfo_claims
 from idp.clients import client_jwks
 from idp.models import User
@@ -425,7 +426,7 @@ class _TokenLookup:
             if row is None:
                 return None
             grant = provider.tokens.grant_for(session, row.grant_id)
-            if grant is None or row.revoked_at or row.used_at:
+            if grant is None or row.revoked_at or row.used_at or row.expires_at <= utcnow():
                 return None
             user = session.get(User, grant.user_id)
             client = provider.clients.get(grant.client_id)
@@ -437,8 +438,8 @@ class _TokenLookup:
                 scope=row.scope,
                 sub=sub,
                 username=user.username if user else None,
-                exp=int(row.expires_at.timestamp()),
-                iat=int(row.issued_at.timestamp()),
+                exp=epoch(row.expires_at),
+                iat=epoch(row.issued_at),
             )
 
 
