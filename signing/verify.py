@@ -5,8 +5,9 @@ DocMDP and its difference analysis of what changed after each signature). What t
 adds is the PAdES baseline level each signature reaches and a plain report:
 
 - each signature is validated first from the data embedded in the PDF alone (DSS and CMS
-  certificates, OCSP responses, CRLs; no network): if that succeeds the signature is
-  long-term verifiable (B-LT or better);
+  certificates, OCSP responses, CRLs; no network), at the time its signature time-stamp
+  proves: if that succeeds the signature is long-term verifiable (B-LT or better), years
+  after its certificates and OCSP answers expired;
 - failing that, it is validated again with OneTrip's current revocation answers for
   certificates OneTrip's CA issued (``live_revinfo``), so a B-B or B-T signature still
   gets a revocation status.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from io import BytesIO
 
 from asn1crypto import x509
@@ -57,9 +59,13 @@ class Trust:
 
 
 def _context(
-    trust: Trust, dss: DocumentSecurityStore | None, extra: RevInfo = ([], [])
+    trust: Trust,
+    dss: DocumentSecurityStore | None,
+    extra: RevInfo = ([], []),
+    moment: datetime | None = None,
 ) -> ValidationContext:
     kwargs = {
+        "moment": moment,
         "trust_roots": trust.roots,
         "other_certs": trust.intermediates,
         "allow_fetching": False,
@@ -108,6 +114,15 @@ def _changes(status: ModificationInfo) -> dict:
     }
 
 
+def _timestamp_time(sig: EmbeddedPdfSignature) -> datetime | None:
+    """genTime of the signature's time-stamp token, unverified (pyHanko verifies it)."""
+    for attr in sig.signer_info["unsigned_attrs"] or ():
+        if attr["type"].native == "signature_time_stamp_token":
+            content = attr["values"][0]["content"]["encap_content_info"]["content"]
+            return content.parsed["gen_time"].native
+    return None
+
+
 def _time(value) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -115,7 +130,11 @@ def _time(value) -> str | None:
 async def _check_signature(
     sig: EmbeddedPdfSignature, trust: Trust, dss: DocumentSecurityStore | None, lta_after: int
 ) -> dict:
-    status = await async_validate_pdf_signature(sig, _context(trust, dss))
+    # Long-term validation happens at the signing time the TSA vouched for: certificates
+    # may have expired and OCSP answers aged since, but not before that moment.
+    status = await async_validate_pdf_signature(
+        sig, _context(trust, dss, moment=_timestamp_time(sig))
+    )
     source = "embedded"
     long_term = status.bottom_line
     if not status.trusted and not status.revoked and trust.live_revinfo is not None:

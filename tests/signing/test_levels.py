@@ -8,6 +8,7 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import SignatureCoverageLevel
 
 from signing import service
+from signing.authority import ca_authority
 
 
 @pytest.mark.parametrize("level", ["B-B", "B-T"])
@@ -90,3 +91,14 @@ def test_signing_a_signed_pdf_adds_a_signature_and_keeps_the_first_valid(runtime
     assert report["ok"]
     assert [s["field"] for s in report["signatures"]] == ["OneTrip_PSB_1", "OneTrip_PSB_2"]
     assert report["signatures"][0]["changes"]["modification_level"] == "form_filling"
+
+
+def test_a_revoked_seal_is_reported_revoked(runtime, psb, pdf):
+    signed, _ = service.sign(runtime, pdf, psb, level="B-B")
+    serial = service.verify(runtime, signed)["signatures"][0]["certificate_serial"]
+    ca_authority(runtime).ca.revoke(serial, "keyCompromise")
+
+    report = service.verify(runtime, signed)
+    assert not report["ok"]
+    assert report["signatures"][0]["revocation"]["status"] == "revoked"
+    assert report["signatures"][0]["revocation"]["reason"] == "key_compromise"
