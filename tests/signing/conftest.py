@@ -6,29 +6,12 @@ import subprocess
 
 import pytest
 from asn1crypto import x509
+from pades_checks import add_officer
 
-from idp.passwords import Passwords
 from idp.tokens import mint_access_token
-from idp.users import create_user
 from signing import departments
 from signing.authority import ca_authority
 from signing.pdfs import make_pdf
-
-PASSWORD = "correct horse battery staple"
-
-
-def add_officer(runtime, code: str, username: str) -> str:
-    with runtime.db.write() as session:
-        create_user(
-            session,
-            Passwords(runtime.settings),
-            username,
-            name=username,
-            email=f"{username}@example.org",
-            password=PASSWORD,
-        )
-    departments.add_member(runtime, code, username)
-    return username
 
 
 @pytest.fixture

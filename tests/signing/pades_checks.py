@@ -9,6 +9,7 @@ from pathlib import Path
 
 from asn1crypto import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
     async_validate_pdf_signature,
@@ -16,7 +17,12 @@ from pyhanko.sign.validation import (
 )
 from pyhanko_certvalidator import ValidationContext
 
+from idp.passwords import Passwords
+from idp.users import create_user
+from signing import departments
 from signing.authority import ca_authority
+
+PASSWORD = "correct horse battery staple"
 
 
 def embedded_only_context(reader: PdfFileReader, root: x509.Certificate) -> ValidationContext:
@@ -69,3 +75,25 @@ def pdfsig(data: bytes, tmp_path: Path, nssdir: str | None = None) -> str:
         ["pdfsig", *args, str(file)], capture_output=True, text=True, timeout=60
     )
     return result.stdout
+
+
+def add_officer(runtime, code: str, username: str) -> str:
+    with runtime.db.write() as session:
+        create_user(
+            session,
+            Passwords(runtime.settings),
+            username,
+            name=username,
+            email=f"{username}@example.org",
+            password=PASSWORD,
+        )
+    departments.add_member(runtime, code, username)
+    return username
+
+
+def encrypted_pdf(pdf: bytes) -> bytes:
+    writer = copy_into_new_writer(PdfFileReader(BytesIO(pdf)))
+    writer.encrypt("owner-secret", "user-secret")
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()

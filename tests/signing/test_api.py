@@ -5,9 +5,7 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
-from conftest import add_officer
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.writer import copy_into_new_writer
+from pades_checks import add_officer, encrypted_pdf
 from sqlalchemy import func, select
 
 from signing import departments
@@ -27,14 +25,6 @@ def _counts(runtime) -> tuple[int, int]:
             session.scalar(select(func.count()).select_from(Document)),
             session.scalar(select(func.count()).select_from(Signature)),
         )
-
-
-def encrypted_pdf(pdf: bytes) -> bytes:
-    writer = copy_into_new_writer(PdfFileReader(BytesIO(pdf)))
-    writer.encrypt("owner-secret", "user-secret")
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def test_a_member_signs_through_the_api_and_anyone_verifies(client, runtime, token, pdf):

@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 import requests
 from asn1crypto import pem, x509
-from conftest import add_officer
-from pades_checks import validate
+from pades_checks import add_officer, validate
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.csc_signer import (

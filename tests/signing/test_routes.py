@@ -5,8 +5,7 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
-from conftest import add_officer
-from pades_checks import embedded_only_context, pdfsig, validate
+from pades_checks import add_officer, embedded_only_context, pdfsig, validate
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from sqlalchemy import select

@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from conftest import add_officer
-from test_api import encrypted_pdf
+from pades_checks import add_officer, encrypted_pdf
 
 from idp.cli import main
 
