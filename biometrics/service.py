@@ -153,9 +153,10 @@ class FaceService:
                 audit.record(session, "face.throttled", subject=str(user_id), **context)
             raise FaceError("throttled")
 
-    def _decide(self, user_id: int, probes: Sequence[np.ndarray], how: str, **context) -> Verdict:
+    def _decide(
+        self, user_id: int, templates: np.ndarray, probes: Sequence[np.ndarray], how: str, **context
+    ) -> Verdict:
         """Every probe must match some template; audit and count the outcome."""
-        templates = self._templates(user_id)
         distance = max(float(engine.distances(templates, p).min()) for p in probes)
         verdict = Verdict(distance <= self.threshold, distance, self.threshold)
         self._conclude(user_id, verdict.match, how, distance=round(distance, 4), **context)
@@ -189,9 +190,9 @@ class FaceService:
         a face that does not match counts as a failure towards the throttle.
         """
         self._guard(user_id, **context)
-        self._templates(user_id)  # no_template before spending CPU on the image
+        templates = self._templates(user_id)  # no_template before spending CPU on the image
         face = self.runner.run(engine.analyse, image, self.settings.max_image_pixels)
-        return self._decide(user_id, [face.encoding], "photo", **context)
+        return self._decide(user_id, templates, [face.encoding], "photo", **context)
 
     # Liveness --------------------------------------------------------------------------
 
@@ -202,7 +203,8 @@ class FaceService:
     def start_challenge(self, user_id: int, **context) -> Challenge:
         """A random action to perform within CHALLENGE_TTL seconds, usable once."""
         self._guard(user_id, **context)
-        self._templates(user_id)
+        if not self.has_template(user_id):
+            raise FaceError("no_template")
         challenge = Challenge(
             id=secrets.token_urlsafe(24),
             action=secrets.choice(liveness.ACTIONS),
@@ -229,7 +231,7 @@ class FaceService:
         owner, _, action = (stored or b"").decode().partition(":")
         if owner != str(user_id) or action not in liveness.ACTIONS:
             raise FaceError("challenge_expired")
-        self._templates(user_id)
+        templates = self._templates(user_id)
         if not liveness.MIN_FRAMES <= len(frames) <= liveness.MAX_FRAMES:
             raise FaceError("bad_frames")
         seen = self.runner.run(
@@ -240,4 +242,4 @@ class FaceService:
                 user_id, False, f"liveness:{action}", reason="action_not_seen", **context
             )
             raise FaceError("challenge_failed")
-        return self._decide(user_id, seen.encodings, f"liveness:{action}", **context)
+        return self._decide(user_id, templates, seen.encodings, f"liveness:{action}", **context)
