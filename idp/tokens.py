@@ -275,8 +275,9 @@ class TokenService:
         return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, payload, key.jwk)
 
 
-def mint_access_token(runtime: Runtime, scopes: list[str] | str, username: str | None = None,
-                      client_id: str = "test") -> str:
+def mint_access_token(
+    runtime: Runtime, scopes: list[str] | str, username: str | None = None, client_id: str = "test"
+) -> str:
     """An access token as the provider would issue it, for tests and operator scripts.
 
     With ``username``, the token speaks for that citizen through a fresh grant (so the
@@ -293,20 +294,33 @@ def mint_access_token(runtime: Runtime, scopes: list[str] | str, username: str |
     with runtime.db.write() as session:
         ensure_keys(session, runtime.settings)
         if session.scalar(select(Client).where(Client.client_id == client_id)) is None:
-            row, _, _ = create_client(session, runtime.settings, {
-                "client_name": client_id, "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "client_secret_basic"},
-                allowed_scopes=scope.split())
+            row, _, _ = create_client(
+                session,
+                runtime.settings,
+                {
+                    "client_name": client_id,
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "client_secret_basic",
+                },
+                allowed_scopes=scope.split(),
+            )
             row.client_id = client_id
             session.flush()
         if username is None:
-            return service.issue_access_token(client_id=client_id, scope=scope,
-                                              sub=client_id).token
+            return service.issue_access_token(client_id=client_id, scope=scope, sub=client_id).token
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise LookupError(f"no user {username!r}")
-        grant = service.create_grant(session, user_id=user.id, client_id=client_id,
-                                     scope=scope, sid=None, auth_time=int(time.time()),
-                                     acr=None, amr=["pwd"])
-        return service.issue_access_token(client_id=client_id, scope=scope, sub=user.public_sub,
-                                          grant_id=grant.id).token
+        grant = service.create_grant(
+            session,
+            user_id=user.id,
+            client_id=client_id,
+            scope=scope,
+            sid=None,
+            auth_time=int(time.time()),
+            acr=None,
+            amr=["pwd"],
+        )
+        return service.issue_access_token(
+            client_id=client_id, scope=scope, sub=user.public_sub, grant_id=grant.id
+        ).token
