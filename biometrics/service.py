@@ -37,10 +37,10 @@ from biometrics import engine, liveness
 from biometrics.errors import FaceError
 from biometrics.models import MODEL, FaceTemplate
 from biometrics.pool import Runner, shared_runner
-from biometrics.throttle import FaceThrottle
 from config import audit
 from config.runtime import Runtime
 from config.sealing import seal, unseal
+from config.throttle import Throttle
 
 #: Templates one citizen may keep (several photos help with glasses, beard, lighting).
 MAX_TEMPLATES = 10
@@ -90,8 +90,8 @@ class FaceService:
         return self.settings.face_match_threshold
 
     @property
-    def throttle(self) -> FaceThrottle:
-        return FaceThrottle(self.runtime.redis, self.settings)
+    def throttle(self) -> Throttle:
+        return Throttle(self.runtime.redis, self.settings, "face")
 
     # Templates -------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class FaceService:
     # Verification ----------------------------------------------------------------------
 
     def _guard(self, user_id: int, **context) -> None:
-        if self.throttle.blocked(user_id):
+        if self.throttle.retry_after(str(user_id), context.get("ip")):
             with self.runtime.db.write() as session:
                 audit.record(session, "face.throttled", subject=str(user_id), **context)
             raise FaceError("throttled")
@@ -178,9 +178,9 @@ class FaceService:
                 **details,
             )
         if success:
-            self.throttle.clear(user_id)
+            self.throttle.success(str(user_id))
         else:
-            self.throttle.fail(user_id)
+            self.throttle.failure(str(user_id), ip)
 
     def verify(self, user_id: int, image: bytes, **context) -> Verdict:
         """Compare the one face in ``image`` with the citizen's templates.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cached_property
 
 from config.runtime import Runtime
+from config.throttle import Throttle
 from idp.clients import ClientCache
 from idp.keys import KeyRing
 from idp.passwords import Passwords
 from idp.sso import SsoStore
-from idp.throttle import Throttle
 from idp.tokens import TokenService
 
 

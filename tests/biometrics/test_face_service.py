@@ -97,7 +97,8 @@ def test_five_failures_lock_face_checks_even_for_the_right_face(inline_faces, ru
         inline_faces.verify(ALICE, photo("obama_2.jpg"))
     assert info.value.code == "throttled"
     assert _events(runtime)[-1] == "face.throttled"
-    assert 0 < runtime.redis.ttl(f"face:failures:{ALICE}") <= runtime.settings.login_throttle_window
+    ttl = runtime.redis.ttl(f"throttle:face:acct:{ALICE}")
+    assert 0 < ttl <= runtime.settings.login_throttle_window
 
 
 def test_a_success_clears_earlier_failures(inline_faces, runtime):
