@@ -56,18 +56,25 @@ class EndUser:
     def get_user_id(self) -> int:
         return self.user_id
 
+    @classmethod
+    def from_session(cls, sso, scopes: list[str]) -> EndUser:
+        return cls(
+            user_id=sso.user_id,
+            username=sso.username,
+            sid=sso.sid,
+            auth_time=sso.auth_time,
+            acr=sso.acr,
+            amr=sso.amr,
+            scope=" ".join(scopes),
+        )
+
 
 @dataclass
-class AuthorizationCode:
+class AuthorizationCode(EndUser):
+    """What a code stands for: the citizen's session and consent, plus the request's binding."""
+
     client_id: str
     redirect_uri: str
-    scope: str
-    user_id: int
-    username: str
-    sid: str
-    auth_time: int
-    acr: str
-    amr: list[str]
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
@@ -188,15 +195,9 @@ class CodeGrant(_IssueMixin, grants.AuthorizationCodeGrant):
         user: EndUser = request.user
         data = request.payload.data
         record = AuthorizationCode(
+            **asdict(user),
             client_id=request.client.client_id,
             redirect_uri=request.payload.redirect_uri,
-            scope=user.scope,
-            user_id=user.user_id,
-            username=user.username,
-            sid=user.sid,
-            auth_time=user.auth_time,
-            acr=user.acr,
-            amr=user.amr,
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
@@ -316,17 +317,12 @@ class RefreshGrant(_IssueMixin, grants.RefreshTokenGrant):
         provider = self.server.provider
         client = self.request.client
         try:
-            grant, refresh, scope = provider.tokens.rotate_refresh_token(
+            grant, user, refresh, scope = provider.tokens.rotate_refresh_token(
                 self.request.form.get("refresh_token"), client.client_id, self.request.payload.scope
             )
         except TokenRejected as exc:
-            if "scope" in str(exc):
-                raise InvalidScopeError(str(exc)) from None
-            raise InvalidGrantError(str(exc)) from None
-        with provider.db.read() as session:
-            user = session.get(User, grant.user_id)
-        if user is None or user.disabled:
-            raise InvalidGrantError("The account behind this token is no longer active.")
+            error = InvalidScopeError if exc.error == "invalid_scope" else InvalidGrantError
+            raise error(str(exc)) from None
         body = self._token_body(client=client, user=user, grant=grant, scope=scope, refresh=refresh)
         return 200, body, _NO_STORE
 

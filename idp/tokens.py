@@ -33,11 +33,11 @@ ACCESS_TOKEN_TYPE = "at+jwt"
 
 
 class TokenRejected(Exception):
-    """A refresh token or code that must be refused; ``revoked_grant`` says if we revoked."""
+    """A refresh token that must be refused; ``error`` is the OAuth error code to answer."""
 
-    def __init__(self, description: str, revoked_grant: str | None = None) -> None:
+    def __init__(self, description: str, error: str = "invalid_grant") -> None:
         super().__init__(description)
-        self.revoked_grant = revoked_grant
+        self.error = error
 
 
 def digest(raw: str) -> str:
@@ -216,10 +216,11 @@ class TokenService:
 
     def rotate_refresh_token(
         self, raw: str, client_id: str, scope: str | None
-    ) -> tuple[Grant, str, str]:
+    ) -> tuple[Grant, User, str, str]:
         """Spend a refresh token and issue its successor in one transaction.
 
-        Returns the grant, the new refresh token and the scope of the new tokens. A token
+        Returns the grant, its citizen, the new refresh token and the scope of the new
+        tokens. A token
         presented twice revokes the whole grant (committed before the refusal is raised).
         """
         reuse: TokenRejected | None = None
@@ -234,23 +235,28 @@ class TokenService:
                 raise TokenRejected("refresh token has been revoked")
             if row.expires_at <= utcnow():
                 raise TokenRejected("refresh token has expired")
+            user = session.get(User, grant.user_id)
+            if user is None or user.disabled:
+                raise TokenRejected("the account behind this token is no longer active")
             if row.used_at is None:
                 granted = set(row.scope.split())
                 wanted = scope.split() if scope else row.scope.split()
                 if not set(wanted) <= granted:
-                    raise TokenRejected("requested scope exceeds the granted scope")
+                    raise TokenRejected(
+                        "requested scope exceeds the granted scope", "invalid_scope"
+                    )
                 row.used_at = utcnow()
                 new_raw = self.issue_refresh_token(session, grant, row.scope)
                 audit.record(
                     session,
                     "token.refresh",
                     client_id=client_id,
-                    subject=session.get(User, grant.user_id).username,
+                    subject=user.username,
                     grant_id=grant.id,
                 )
-                return grant, new_raw, " ".join(wanted)
+                return grant, user, new_raw, " ".join(wanted)
             self.revoke_grants(session, [grant.id], reason="refresh_token_reuse", actor=client_id)
-            reuse = TokenRejected("refresh token was already used; the grant is revoked", grant.id)
+            reuse = TokenRejected("refresh token was already used; the grant is revoked")
         raise reuse
 
     # -- ID tokens ---------------------------------------------------------------------

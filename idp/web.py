@@ -231,15 +231,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return missing_scopes(s, user_id, client_id, scopes)
 
     def issue_code(grant, sso: SsoSession, scopes: list[str]):
-        end_user = EndUser(
-            user_id=sso.user_id,
-            username=sso.username,
-            sid=sso.sid,
-            auth_time=sso.auth_time,
-            acr=sso.acr,
-            amr=sso.amr,
-            scope=" ".join(scopes),
-        )
+        end_user = EndUser.from_session(sso, scopes)
         response = server.create_authorization_response(grant_user=end_user, grant=grant)
         location = response.headers.get("Location")
         if location:
