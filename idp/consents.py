@@ -13,11 +13,15 @@ from idp.tokens import TokenService
 SILENT_SCOPES = {"openid"}
 
 
-def missing_scopes(session: Session, user_id: int, client_id: str, scopes: list[str]) -> list[str]:
-    """The requested scopes this citizen has not yet granted this client."""
-    row = session.scalar(
+def _consent(session: Session, user_id: int, client_id: str) -> Consent | None:
+    return session.scalar(
         select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
     )
+
+
+def missing_scopes(session: Session, user_id: int, client_id: str, scopes: list[str]) -> list[str]:
+    """The requested scopes this citizen has not yet granted this client."""
+    row = _consent(session, user_id, client_id)
     granted = set(row.scopes.split()) if row else set()
     return [s for s in scopes if s not in granted and s not in SILENT_SCOPES]
 
@@ -25,9 +29,7 @@ def missing_scopes(session: Session, user_id: int, client_id: str, scopes: list[
 def grant_consent(
     session: Session, user: User, client_id: str, scopes: list[str], *, ip: str | None = None
 ) -> None:
-    row = session.scalar(
-        select(Consent).where(Consent.user_id == user.id, Consent.client_id == client_id)
-    )
+    row = _consent(session, user.id, client_id)
     if row is None:
         row = Consent(user_id=user.id, client_id=client_id, scopes="")
         session.add(row)
@@ -50,16 +52,14 @@ def list_consents(session: Session, user_id: int) -> list[tuple[Consent, Client]
         .where(Consent.user_id == user_id)
         .order_by(Consent.granted_at)
     )
-    return [(c, cl) for c, cl in rows]
+    return [tuple(row) for row in rows]
 
 
 def withdraw_consent(
     session: Session, tokens: TokenService, user: User, client_id: str, *, ip: str | None = None
 ) -> bool:
     """Forget the consent and revoke every grant (and so every token) the client holds."""
-    row = session.scalar(
-        select(Consent).where(Consent.user_id == user.id, Consent.client_id == client_id)
-    )
+    row = _consent(session, user.id, client_id)
     if row is None:
         return False
     session.delete(row)

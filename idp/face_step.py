@@ -39,6 +39,12 @@ def face_message(exc: FaceError) -> str:
 def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable) -> None:
     faces = FaceService(provider.runtime)
 
+    def enroll_uploaded_photo(sso) -> None:
+        photo = request.files.get("photo")
+        faces.enroll(
+            sso.user_id, photo.read() if photo else b"", actor=sso.username, ip=request.remote_addr
+        )
+
     def authorize_params() -> dict:
         return dict(request.args.items())
 
@@ -71,13 +77,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                 )
             try:
                 if step == "enroll":
-                    photo = request.files.get("photo")
-                    faces.enroll(
-                        sso.user_id,
-                        photo.read() if photo else b"",
-                        actor=sso.username,
-                        ip=request.remote_addr,
-                    )
+                    enroll_uploaded_photo(sso)
                     return redirect(url_for("idp.face_step", **params))
                 frames = [f.read() for f in request.files.getlist("frames")[:MAX_FRAMES]]
                 verdict = faces.complete_challenge(
@@ -130,13 +130,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
         step = request.form.get("step")
         try:
             if step == "enroll":
-                photo = request.files.get("photo")
-                faces.enroll(
-                    sso.user_id,
-                    photo.read() if photo else b"",
-                    actor=sso.username,
-                    ip=request.remote_addr,
-                )
+                enroll_uploaded_photo(sso)
             elif step == "delete":
                 faces.delete(sso.user_id, actor=sso.username, ip=request.remote_addr)
             elif step in ("always", "never"):

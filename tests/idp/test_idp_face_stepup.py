@@ -84,8 +84,9 @@ def test_without_a_template_cancelling_gives_the_client_unmet_authentication_req
     page = sign_in_flow(browser, rp, username, acr_values=FACE_ACR)
     assert 'name="photo"' in page.text, "no offer to enrol a face right there"
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = browser.http.post(page.url, data={"csrf_token": csrf, "step": "cancel"},
-                                 allow_redirects=False, timeout=20)
+    response = browser.http.post(
+        page.url, data={"csrf_token": csrf, "step": "cancel"}, allow_redirects=False, timeout=20
+    )
     params = redirect_params(response)
     assert params["error"] == "unmet_authentication_requirements"
     assert params["iss"] == op.url
@@ -98,3 +99,31 @@ def test_a_password_only_login_says_pwd_in_acr_and_amr(op):
     claims = rp.validate_id_token(rp.fetch_token(page.headers["Location"]))
     assert claims["amr"] == ["pwd"]
     assert claims["acr"] == "urn:onetrip:acr:pwd"
+
+
+def test_a_citizen_enrols_and_deletes_a_face_on_the_account_page(op):
+    username = create_user(op)
+    browser = Browser(op)
+    browser.sign_in(username)
+    account = browser.navigate(f"{op.url}/account")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', account.text).group(1)
+
+    def post(step: str, **files):
+        return browser.http.post(
+            f"{op.url}/account/face",
+            data={"csrf_token": csrf, "step": step},
+            files=files or None,
+            allow_redirects=False,
+            timeout=60,
+        )
+
+    refused = post("enroll", photo=("dogs.jpg", (FACES / "no_face_dogs.jpg").read_bytes()))
+    assert refused.status_code == 400
+    assert "could not find a face" in refused.text
+    assert "Delete my face template" not in browser.navigate(f"{op.url}/account").text
+
+    assert post("enroll", photo=("me.jpg", (FACES / "obama_2.jpg").read_bytes())).is_redirect
+    assert "Delete my face template" in browser.navigate(f"{op.url}/account").text
+
+    assert post("delete").is_redirect
+    assert "Delete my face template" not in browser.navigate(f"{op.url}/account").text
