@@ -8,11 +8,10 @@ import click
 
 from config.cli import CliError, emit, json_option, pass_runtime
 from config.runtime import Runtime
-from signing import departments as depts
-from signing import service
-from signing.departments import DepartmentError
-from signing.engine import LEVELS
-from signing.pdfs import PdfRefused
+from signing import LEVELS
+
+# The signing modules import pyHanko (most of a second): each command imports them when it
+# runs, so `onetrip --help` and unrelated commands start fast.
 
 
 def _ready(runtime: Runtime) -> Runtime:
@@ -47,6 +46,9 @@ def departments() -> None:
 @pass_runtime
 def create(runtime: Runtime, code: str, name: str, name_en: str | None, as_json: bool) -> None:
     """Create a department and its e-seal certificate (key generated in custody)."""
+    from signing import departments as depts
+    from signing.departments import DepartmentError
+
     try:
         emit(depts.create(_ready(runtime), code, name, name_en, actor="cli"), as_json)
     except DepartmentError as exc:
@@ -60,6 +62,9 @@ def create(runtime: Runtime, code: str, name: str, name_en: str | None, as_json:
 @pass_runtime
 def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
     """Let USERNAME sign on behalf of department CODE."""
+    from signing import departments as depts
+    from signing.departments import DepartmentError
+
     try:
         emit(depts.add_member(_ready(runtime), code, username, actor="cli"), as_json)
     except DepartmentError as exc:
@@ -71,6 +76,8 @@ def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> Non
 @pass_runtime
 def list_(runtime: Runtime, as_json: bool) -> None:
     """Every department with its certificate serial and members."""
+    from signing import departments as depts
+
     rows = depts.list_all(_ready(runtime))
     text = "\n".join(
         f"{d['code']}  {d['name']}  {d['certificate_serial']}  {','.join(d['members']) or '-'}"
@@ -101,6 +108,10 @@ def sign(
     as_json: bool,
 ) -> None:
     """Seal INPUT_PDF with a department's certificate into OUTPUT (the input is untouched)."""
+    from signing import service
+    from signing.departments import DepartmentError
+    from signing.pdfs import PdfRefused
+
     data = _read(input_pdf, runtime)
     if Path(output).resolve() == Path(input_pdf).resolve():
         raise CliError("the output must be a different file from the input")
@@ -138,6 +149,9 @@ def sign(
 @pass_runtime
 def verify(runtime: Runtime, input_pdf: str, as_json: bool) -> None:
     """Check every signature; exit 0 only if all are intact, valid and trusted."""
+    from signing import service
+    from signing.pdfs import PdfRefused
+
     data = _read(input_pdf, runtime)
     try:
         report = service.verify(_ready(runtime), data)

@@ -36,6 +36,7 @@ from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from signing import LEVELS
 from signing.pdfs import PdfRefused
 from signing.stamp import stamp_style
 
@@ -43,7 +44,6 @@ from signing.stamp import stamp_style
 # in-process on purpose (see Engine.validation_context), so the warning is noise here.
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
 
-LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 DEFAULT_LEVEL = "B-LT"
 REVINFO_REUSE = 300  # seconds; OneTrip's OCSP answers live for ocsp_validity (an hour)
 
