@@ -7,6 +7,7 @@ from functools import cached_property
 import redis
 
 from config import migrate
+from config.audit import BatchedLog
 from config.db import Database
 from config.redis import connect
 from config.settings import Settings, load_settings
@@ -26,6 +27,11 @@ class Runtime:
     @cached_property
     def redis(self) -> redis.Redis:
         return connect(self.settings)
+
+    @cached_property
+    def audit(self) -> BatchedLog:
+        """The audit log for events with no transaction of their own (see BatchedLog)."""
+        return BatchedLog(self.db)
 
     def migrate(self) -> None:
         migrate.upgrade(self.db)

@@ -339,16 +339,14 @@ class CredentialsGrant(grants.ClientCredentialsGrant):
         access = provider.tokens.issue_access_token(
             client_id=client.client_id, scope=scope, sub=client.client_id
         )
-        with provider.db.write() as session:
-            audit.record(
-                session,
-                "token.issue",
-                client_id=client.client_id,
-                ip=_client_ip(),
-                grant_type="client_credentials",
-                scope=scope,
-                jti=access.jti,
-            )
+        provider.runtime.audit.record(
+            "token.issue",
+            client_id=client.client_id,
+            ip=_client_ip(),
+            grant_type="client_credentials",
+            scope=scope,
+            jti=access.jti,
+        )
         return (
             200,
             {
