@@ -88,6 +88,10 @@ class Settings:
     signing_font: str = ""  # font (.otf/.ttf/.ttc) for visible stamps; empty: Noto Sans CJK SC
     csc_sad_ttl: int = 300  # lifetime of CSC signature activation data, seconds
 
+    # Operations (idp/ops.py).
+    log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed
+
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")

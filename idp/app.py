@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.runtime import Runtime
-from idp import errors, security
+from idp import errors, ops, security
 from idp.keys import ensure_keys
 from idp.provider import Provider
 from idp.resource import TokenGuard
@@ -31,6 +31,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["onetrip"] = runtime
+    ops.install(app, runtime)  # first: its timing and request id cover every other hook
     security.install(app, settings)
     errors.install(app)
     provider = Provider(runtime)
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         ensure_keys(session, settings)
     require_token = TokenGuard(provider)
     app.extensions["onetrip.provider"] = provider
+    app.register_blueprint(ops.create_blueprint(runtime, provider))
 
     from idp.web import create_blueprint as idp_blueprint
 

@@ -1,7 +1,9 @@
 """Error answers: JSON ``{"error", "error_description"}`` for APIs, a page for browsers.
 
-No caller ever sees a stack trace: unexpected errors are logged with a reference that
-the answer repeats, so an operator can find the log line.
+No caller ever sees a stack trace: unexpected errors are logged with a reference (the
+request id, also in the ``X-Request-Id`` header) that the answer repeats, so an operator
+can find the log line. An unreachable database or Redis is not a bug: the caller gets 503
+"service temporarily unavailable" with ``Retry-After`` and the node recovers by itself.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from config.outage import unavailable_service
 
 log = logging.getLogger("onetrip")
 
@@ -72,9 +76,24 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        ref = secrets.token_hex(6)
+        ref = g.get("request_id") or secrets.token_hex(8)
+        if service := unavailable_service(exc):
+            log.warning("%s unavailable ref=%s path=%s: %s", service, ref, request.path, exc)
+            return _unavailable(ref)
         log.exception("unhandled error ref=%s path=%s", ref, request.path)
         description = f"The server could not complete this request (reference {ref})."
         if wants_json():
             return json_error("server_error", description, 500)
         return _page(500, InternalServerError.name, description)
+
+
+def _unavailable(ref: str) -> Response:
+    description = (
+        f"The service is temporarily unavailable; please try again shortly (reference {ref})."
+    )
+    if wants_json():
+        response = json_error("temporarily_unavailable", description, 503)
+    else:
+        response = _page(503, "Service temporarily unavailable", description)
+    response.headers["Retry-After"] = "5"
+    return response

@@ -124,34 +124,6 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
-    @bp.get("/healthz")
-    def healthz():
-        return jsonify(status="ok")
-
-    @bp.get("/readyz")
-    def readyz():
-        checks = {}
-        try:
-            with provider.db.read() as s:
-                s.execute(select(1))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            runtime.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"unavailable: {type(exc).__name__}"
-        try:
-            provider.keyring.signing_key("ES256")
-            checks["keys"] = "ok"
-        except Exception as exc:
-            checks["keys"] = f"unavailable: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        return jsonify(status="ready" if ready else "unavailable", checks=checks), (
-            200 if ready else 503
-        )
-
     # -- authorization -----------------------------------------------------------------
 
     @bp.route("/oauth/authorize", methods=["GET", "POST"])
