@@ -8,11 +8,16 @@ finds the socket alive and connects. The starter stops it when it exits.
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from config.settings import Settings
 
@@ -63,11 +68,40 @@ def ensure_embedded(settings: Settings) -> Path:
     return path
 
 
+def watch_embedded(settings: Settings, interval: float = 2.0) -> threading.Thread:
+    """Restart the embedded Valkey whenever it stops answering (call in the starter only)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                ensure_embedded(settings)
+            except Exception:  # keep watching: the next round may succeed
+                logging.getLogger("onetrip").exception("embedded Valkey did not restart")
+
+    thread = threading.Thread(target=watch, name="valkey-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _retry() -> Retry:
+    """Two quick retries: enough to reconnect after a dropped connection, short enough that
+    an outage turns into a prompt 503 (redis-py's default waits seconds per command)."""
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), 2)
+
+
 def connect(settings: Settings) -> redis.Redis:
-    """A client for the configured Redis, starting the embedded one where none is set."""
+    """A client for the configured Redis, starting the embedded one where none is set.
+
+    The pool reconnects by itself on the next command after Redis comes back.
+    """
     if settings.redis_url:
         return redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+            settings.redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry=_retry(),
         )
     path = ensure_embedded(settings)
-    return redis.Redis(unix_socket_path=str(path), socket_timeout=5)
+    return redis.Redis(unix_socket_path=str(path), socket_timeout=5, retry=_retry())

@@ -4,12 +4,21 @@ Granian was chosen by measurement: on one worker here Flask answers about 5,900 
 under granian against 3,100/s under gunicorn's sync worker. The parent migrates the
 schema, creates signing keys (and what other packages bootstrap), and starts the embedded
 Valkey when no ``REDIS_URL`` is set, so workers find everything ready and share it.
+
+Operations: the parent empties this node's Prometheus directory (``<data_dir>/metrics/
+<port>``, one per listening port so nodes sharing a data directory keep theirs apart) before
+forking, sets up JSON or text logs, watches the embedded Valkey (restarting it if it dies)
+and asks granian to replace a worker that dies instead of stopping the node. Slow clients
+cost no worker thread: granian reads request bodies in its Rust runtime before the
+application sees them, and bounds the time to read request headers.
 """
 
 from __future__ import annotations
 
 import os
 
+from config import logs, metrics
+from config.redis import watch_embedded
 from config.runtime import Runtime
 
 
@@ -31,10 +40,14 @@ BOOTSTRAP_HOOKS: list = []
 def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
+    logs.configure(runtime.settings.log_format)
+    metrics.use_directory(runtime.settings.data_dir / "metrics" / str(port), clean=True)
     bootstrap(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # starts the embedded Valkey in this, the long-lived parent
+        watch_embedded(runtime.settings)
     runtime.db.dispose()  # workers are forked: they must open their own connections
     os.environ.setdefault("ONETRIP_DATA_DIR", str(runtime.settings.data_dir))
     Granian(
@@ -46,5 +59,7 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
         workers=workers,
         blocking_threads=threads,
         backpressure=threads * 16,
+        http1_settings=HTTP1Settings(header_read_timeout=10_000),
         log_access=False,
+        respawn_failed_workers=True,
     ).serve()
