@@ -21,7 +21,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from config import audit
+from config import audit, metrics
 from config.audit import AuditEvent
 from config.runtime import Runtime
 from idp import face_step, registration
@@ -269,6 +269,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         if wait:
             with provider.db.write() as s:
                 audit.record(s, "login.throttled", subject=username, ip=ip)
+            metrics.login("pwd", "throttled")
             message = translate(
                 "Too many failed attempts. Try again in {minutes} minutes.",
                 minutes=max(1, (wait + 59) // 60),
@@ -286,6 +287,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         ok = provider.passwords.verify(user.password_hash if user else None, password[:1024])
         if not ok or user is None or user.disabled:
             provider.login_throttle.failure(username, ip)
+            metrics.login("pwd", "failure")
             with provider.db.write() as s:
                 audit.record(
                     s,
@@ -301,6 +303,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 error=translate("Wrong username or password."),
             ), 401
         provider.login_throttle.success(username)
+        metrics.login("pwd", "success")
         with provider.db.write() as s:
             row = s.get(User, user.id)
             if provider.passwords.needs_rehash(row.password_hash):
@@ -331,7 +334,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     @bp.post("/oauth/token")
     def token():
-        return server.create_token_response()
+        response = server.create_token_response()
+        metrics.token_grant(request.form.get("grant_type"), response.status_code)
+        return response
 
     @bp.post("/oauth/introspect")
     def introspect():
