@@ -16,7 +16,7 @@ from pathlib import Path
 
 from asn1crypto import pem, x509
 
-from config import audit
+from config import audit, metrics
 from config.db import utcnow
 from config.runtime import Runtime
 from signing import departments
@@ -135,6 +135,7 @@ def sign(
             sha256=digest,
             input_sha256=sha256(data),
         )
+    metrics.signature(level)
     return signed, document_id
 
 
