@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from certs import der
 from certs.authority import Authority, Status, serial_hex
 from certs.builders import algorithm_identifier
+from config import metrics
 from config.db import utcnow
 
 MALFORMED_REQUEST = der.sequence(der.enumerated(1))
@@ -106,6 +107,7 @@ class Responder:
 
     def _answer(self, cert_ids: list[_CertId], nonce: bytes | None) -> bytes:
         statuses = [self._status(c) for c in cert_ids]
+        metrics.ocsp_answers(statuses)
         cache_key = None
         if nonce is None and len(cert_ids) == 1:
             cache_key = (cert_ids[0].der, statuses[0].encode())

@@ -78,7 +78,7 @@ def signature(level: str) -> None:
 def ocsp_answers(statuses) -> None:
     """One count per certificate status in an answer (``good``, ``revoked``, ``unknown``)."""
     for status in statuses:
-        OCSP.labels(getattr(status, "name", str(status))).inc()
+        OCSP.labels(status.state).inc()
 
 
 def face_verification(how: str, success: bool) -> None:
