@@ -37,7 +37,7 @@ from biometrics import engine, liveness
 from biometrics.errors import FaceError
 from biometrics.models import MODEL, FaceTemplate
 from biometrics.pool import Runner, shared_runner
-from config import audit
+from config import audit, metrics
 from config.runtime import Runtime
 from config.sealing import seal, unseal
 from config.throttle import Throttle
@@ -164,6 +164,7 @@ class FaceService:
 
     def _conclude(self, user_id: int, success: bool, how: str, **details) -> None:
         event = "face.verify.success" if success else "face.verify.failure"
+        metrics.face_verification(how, success)
         actor, ip, client_id = (details.pop(k, None) for k in ("actor", "ip", "client_id"))
         with self.runtime.db.write() as session:
             audit.record(
