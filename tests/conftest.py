@@ -1,8 +1,12 @@
 """Fixtures shared by every package's tests: real SQLite or PostgreSQL, real Valkey/Redis.
 
 ``ONETRIP_TEST_DATABASE_URL`` (a PostgreSQL URL) and ``ONETRIP_TEST_REDIS_URL`` switch the
-whole suite to external servers; by default each test gets its own SQLite file and the
-session shares one embedded Valkey, flushed before each test.
+whole suite to external servers (``make test-postgres``); by default each test gets its own
+SQLite file and the session shares one embedded Valkey, flushed before each test.
+
+An external Redis is flushed too (``FLUSHDB`` of the URL's database, and module-scoped
+servers use databases 1-15 of it), so give the suite a Redis, or a database number, that
+nobody else uses at the same time: ``make test-postgres`` uses ``redis://127.0.0.1:6379/9``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,21 +58,31 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def database_url(tmp_path) -> Iterator[str]:
-    """A fresh database per test: a SQLite file, or a new schema-sized PostgreSQL database."""
+@contextmanager
+def fresh_database(directory: Path) -> Iterator[str]:
+    """A new empty database: a SQLite file in ``directory``, or a new PostgreSQL database
+    on the server of ``ONETRIP_TEST_DATABASE_URL``, dropped afterwards."""
     base = os.environ.get("ONETRIP_TEST_DATABASE_URL")
     if not base:
-        yield f"sqlite:///{tmp_path / 'onetrip.db'}"
+        yield f"sqlite:///{directory / 'onetrip.db'}"
         return
     name = f"ot_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> Iterator[str]:
+    """A fresh database per test."""
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -123,6 +138,30 @@ class LiveServer:
         return result
 
 
+def wait_until_healthy(process: subprocess.Popen, url: str, log: str, seconds: float = 60) -> None:
+    """Return once ``url`` answers 2xx; raise (and kill ``process``) if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; see {log}")
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s; see {log}")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
     log = open(Path(env["ONETRIP_DATA_DIR"]) / f"serve-{port}.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
@@ -131,18 +170,8 @@ def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
         stdout=log,
         stderr=log,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"onetrip serve exited with {process.returncode}; see {log.name}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("onetrip serve did not become healthy within 60 s")
+    wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", log.name)
+    return process
 
 
 @pytest.fixture
@@ -167,8 +196,4 @@ def live_server(live_env) -> Iterator[LiveServer]:
     port = int(live_env["ONETRIP_PORT"])
     process = start_server(live_env, port)
     yield LiveServer(url=live_env["ONETRIP_ISSUER"], env=live_env, process=process)
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
