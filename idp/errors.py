@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from config.outage import unavailable_service
@@ -76,7 +76,7 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        ref = g.get("request_id") or secrets.token_hex(8)
+        ref = request.environ.get("onetrip.request_id") or secrets.token_hex(8)
         if service := unavailable_service(exc):
             log.warning("%s unavailable ref=%s path=%s: %s", service, ref, request.path, exc)
             return _unavailable(ref)
