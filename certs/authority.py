@@ -32,6 +32,7 @@ from certs import profiles
 from certs.builders import sign_certificate, sign_crl
 from certs.custody import Custody, PublicKey
 from certs.models import AuthorityRole, Certificate, Crl
+from certs.statuses import Statuses
 from config import audit
 from config.db import utcnow
 from config.runtime import Runtime
@@ -166,6 +167,7 @@ class Authority:
         self.custody = Custody(runtime.settings, runtime.db)
         self._roles: dict[str, Role] | None = None
         self._lock = threading.Lock()
+        self._statuses = Statuses(lambda: runtime.redis)
 
     # -- hierarchy ------------------------------------------------------------------------
 
@@ -503,10 +505,19 @@ class Authority:
             status = Status("revoked", row.revoked_at, reason)
         # Overwrite (not fill-if-absent) so no reader's stale "good" can survive this.
         self.runtime.redis.set(_status_key(serial), status.encode(), ex=self.settings.ocsp_validity)
+        self._statuses.revoked()
         return status
 
     def status(self, serial: str) -> Status:
-        """The status of a certificate issued by the issuing CA, cached in Redis.
+        """The status of a certificate issued by the issuing CA.
+
+        Remembered in this process until any node revokes (:mod:`certs.statuses`), so the
+        OCSP responder's hot path makes no round trip; behind that, cached in Redis.
+        """
+        return self._statuses.lookup(serial, self._shared_status)
+
+    def _shared_status(self, serial: str) -> Status:
+        """The status from Redis, else from the database (then cached in Redis).
 
         Readers fill the cache only if it is empty and revocation overwrites it, so a
         reader that saw the row just before a revocation cannot re-install ``good``.

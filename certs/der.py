@@ -71,3 +71,42 @@ def header(data: bytes, offset: int) -> tuple[int, int, int]:
     size = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
     body = offset + 2 + count
     return tag, body, body + size
+
+
+def read(data: bytes, offset: int, end: int) -> tuple[int, int, int]:
+    """(tag, body start, element end) of the element at ``offset``, strictly DER.
+
+    For parsing untrusted input: refuses (``ValueError``) multi-octet tags, indefinite or
+    non-minimal lengths and any element that runs past ``end``.
+    """
+    if offset + 2 > end:
+        raise ValueError("truncated DER element")
+    tag, first = data[offset], data[offset + 1]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("multi-octet DER tags are not supported")
+    if first < 0x80:
+        body, size = offset + 2, first
+    else:
+        count = first & 0x7F
+        body = offset + 2 + count
+        if not 1 <= count <= 4 or body > end or data[offset + 2] == 0:
+            raise ValueError("bad DER length")
+        size = int.from_bytes(data[offset + 2 : body], "big")
+        if size < 0x80:
+            raise ValueError("non-minimal DER length")
+    if body + size > end:
+        raise ValueError("DER element runs past its container")
+    return tag, body, body + size
+
+
+def children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, element start, body start, element end) of each element in ``data[start:end]``.
+
+    The elements must fill the range exactly (``ValueError`` otherwise).
+    """
+    found = []
+    while start < end:
+        tag, body, stop = read(data, start, end)
+        found.append((tag, start, body, stop))
+        start = stop
+    return found
