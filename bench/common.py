@@ -160,9 +160,13 @@ function init(args)
   end
 end
 
+local chain = %(chain)s
+
 function request()
   local body = body_prefix
-  if tokens ~= nil then
+  if chain then
+    body = body .. (table.remove(tokens, 1) or "spent")
+  elseif tokens ~= nil then
     next_token = next_token + 1
     body = body .. tokens[math.min(next_token, #tokens)]
   end
@@ -171,7 +175,12 @@ end
 
 function response(status, hdrs, resp_body)
   if status == expect then ok = ok + 1 else bad = bad + 1 end
-  if tokens ~= nil and ok + bad >= #tokens then wrk.thread:stop() end
+  if chain then
+    local successor = string.match(resp_body, '"refresh_token"%%s*:%%s*"([^"]+)"')
+    if successor then table.insert(tokens, successor) end
+  elseif tokens ~= nil and ok + bad >= #tokens then
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, requests)
@@ -221,6 +230,7 @@ def wrk(
     headers: dict[str, str] | None = None,
     expect: int = 200,
     token_file: Path | None = None,
+    chain: bool = False,
     connections: int = 8,
     threads: int = 1,
     duration: float = 6,
@@ -228,7 +238,9 @@ def wrk(
     """Drive ``url`` with wrk; with ``token_file`` each request appends a fresh line to ``body``.
 
     A token-consuming run stops by itself when the tokens run out; its rate is taken over the
-    time it actually ran.
+    time it actually ran. With ``chain`` the file only seeds the run (one token per
+    connection is enough): each answer's ``refresh_token`` is the next request's, so a
+    rotating token is spent exactly as a real client spends it, for as long as the run lasts.
     """
     if not shutil.which("wrk"):
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
@@ -239,6 +251,7 @@ def wrk(
         "expect": expect,
         "headers": _lua_headers(all_headers),
         "token_file": _lua(str(token_file) if token_file else None),
+        "chain": "true" if chain else "false",
         "threads": threads,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:

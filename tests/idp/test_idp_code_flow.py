@@ -7,6 +7,7 @@ import hashlib
 import time
 
 import pytest
+import redis as redis_lib
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
@@ -185,6 +186,20 @@ def test_replayed_code_is_refused_and_revokes_the_first_redemption(op, citizen, 
     assert replay.value.error == "invalid_grant"
     assert introspect(op, service, first["access_token"])["active"] is False
     assert introspect(op, service, first["refresh_token"])["active"] is False
+
+
+def test_a_code_lives_sixty_seconds_and_an_expired_one_is_refused(op, citizen, service):
+    store = redis_lib.Redis.from_url(op.env["REDIS_URL"])
+    before = set(store.scan_iter("code:*"))
+    rp = RelyingParty(op, service)
+    back = sign_in_flow(Browser(op), rp, citizen)
+    [key] = set(store.scan_iter("code:*")) - before
+    assert 0 < store.pttl(key) <= 60_000
+    store.pexpire(key, 1)  # what sixty seconds would do
+    time.sleep(0.05)
+    with pytest.raises(OAuthError) as expired:
+        rp.fetch_token(back.headers["Location"])
+    assert expired.value.error == "invalid_grant"
 
 
 def test_refresh_rotates_and_reuse_revokes_the_whole_grant(op, citizen, service):
