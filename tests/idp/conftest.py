@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,26 +33,26 @@ def _redis_url_with_db(base: str, db: int) -> str:
 
 @pytest.fixture(scope="module")
 def op(tmp_path_factory, redis_url, pytestconfig) -> Iterator:
-    """One ``onetrip serve`` process (SQLite + Valkey) shared by the tests of a module."""
+    """One ``onetrip serve`` process shared by the tests of a module, on its own database."""
     root = _root(pytestconfig)
     base = tmp_path_factory.mktemp("op")
     url = _redis_url_with_db(redis_url, 1 + next(_redis_db) % 15)
     redis_lib.Redis.from_url(url).flushdb()
     port = root.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
-    env.update(
-        ONETRIP_DATA_DIR=str(base / "live"),
-        ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
-        REDIS_URL=url,
-        DATABASE_URL=f"sqlite:///{base / 'onetrip.db'}",
-        ONETRIP_PORT=str(port),
-        ONETRIP_KEY_PUBLISH_DELAY="0",
-    )
-    Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
-    process = root.start_server(env, port)
-    yield root.LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=process)
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with root.fresh_database(base) as database_url:  # PostgreSQL in make test-postgres
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
+        env.update(
+            ONETRIP_DATA_DIR=str(base / "live"),
+            ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
+            REDIS_URL=url,
+            DATABASE_URL=database_url,
+            ONETRIP_PORT=str(port),
+            ONETRIP_KEY_PUBLISH_DELAY="0",
+        )
+        Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+        process = root.start_server(env, port)
+        server = root.LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=process)
+        yield server
+        root.stop_process(process)
+        if runtime := getattr(server, "runtime", None):  # set by oidc_browser.create_user
+            runtime.db.dispose()

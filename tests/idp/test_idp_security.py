@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import requests
 from joserfc import jws
 from oidc_browser import PASSWORD, Browser, RelyingParty, create_client, create_user, log_in
+from sqlalchemy import create_engine, text
 
 
 def test_repeated_wrong_passwords_are_throttled_with_retry_after_and_audited(op):
@@ -147,13 +147,15 @@ def test_audit_chain_verifies_and_names_a_tampered_row(op):
     report = json.loads(intact.stdout)
     assert report["intact"] is True
     assert report["rows"] > 5
-    db = op.env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TRIGGER audit_events_no_update")
-        seq = conn.execute("SELECT seq FROM audit_events ORDER BY seq LIMIT 1 OFFSET 3").fetchone()[
-            0
-        ]
-        conn.execute("UPDATE audit_events SET subject = 'mallory' WHERE seq = ?", (seq,))
+    engine = create_engine(op.env["DATABASE_URL"])
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("DROP TRIGGER audit_events_no_update"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        seq = conn.scalar(text("SELECT seq FROM audit_events ORDER BY seq LIMIT 1 OFFSET 3"))
+        conn.execute(text("UPDATE audit_events SET subject = 'mallory' WHERE seq = :s"), {"s": seq})
+    engine.dispose()
     broken = op.cli("audit", "verify", "--json", check=False)
     assert broken.returncode == 1
     report = json.loads(broken.stdout)
