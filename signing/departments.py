@@ -146,13 +146,18 @@ def list_all(runtime: Runtime) -> list[dict]:
 
 
 def seal(runtime: Runtime, code: str) -> Seal:
-    """The department's seal (custody label + certificate) for signing."""
+    """The department's seal (custody label + certificate) for signing, in one query."""
     with runtime.db.read() as session:
-        dept = _department(session, code)
-        der = session.execute(
-            select(Certificate.der).where(Certificate.serial == dept.cert_serial)
-        ).scalar_one()
-        return Seal(dept.code, dept.name, dept.key_label, asn1_x509.Certificate.load(der))
+        found = session.execute(
+            select(Department, Certificate.der)
+            .join(Certificate, Certificate.serial == Department.cert_serial)
+            .where(Department.code == code)
+        ).one_or_none()
+        if found is None:
+            _department(session, code)  # refuses an unknown department
+            raise LookupError(f"department {code} has no seal certificate")
+        dept, der = found
+        return Seal(dept.code, dept.name, dept.key_label, asn1_x509.Certificate.load(der), dept.id)
 
 
 def require_member(runtime: Runtime, code: str, username: str | None) -> tuple[int, int]:

@@ -78,6 +78,7 @@ class Seal:
     name: str
     key_label: str
     cert: x509.Certificate
+    department_id: int = 0  # the row it came from, so recording a signature needs no lookup
 
 
 class CustodySigner(Signer):

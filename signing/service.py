@@ -95,7 +95,6 @@ def sign(
     )
     digest = sha256(signed)
     with runtime.db.write() as session:
-        dept_id = departments.department_id(session, code)
         now = utcnow()
         session.add(
             Document(
@@ -113,7 +112,7 @@ def sign(
         session.add(
             Signature(
                 document_id=document_id,
-                department_id=dept_id,
+                department_id=seal.department_id,
                 user_id=user_id,
                 client_id=client_id,
                 field_name=field,
