@@ -91,7 +91,8 @@ def _unavailable(ref: str) -> Response:
     description = (
         f"The service is temporarily unavailable; please try again shortly (reference {ref})."
     )
-    if wants_json():
+    # Browsers reach /oauth/authorize too: a page for whoever asks for HTML first.
+    if wants_json() and request.accept_mimetypes.best != "text/html":
         response = json_error("temporarily_unavailable", description, 503)
     else:
         response = _page(503, "Service temporarily unavailable", description)
