@@ -104,8 +104,11 @@ class OneTrip:
 
 
 @contextmanager
-def onetrip_server(workers: int = 1) -> Iterator[OneTrip]:
+def onetrip_server(workers: int = 1, pin: bool = True) -> Iterator[OneTrip]:
     """A fresh OneTrip on a free loopback port with its own data directory.
+
+    ``pin`` keeps the whole server on ``SERVER_CPU`` (per-core figures); without it the
+    workers may use every CPU (scaling figures).
 
     SQLite and the embedded Valkey by default; ``DATABASE_URL`` / ``REDIS_URL`` from the
     environment are passed through, so the same figures can be taken on PostgreSQL/Redis.
@@ -120,9 +123,10 @@ def onetrip_server(workers: int = 1) -> Iterator[OneTrip]:
         )
         log = Path(tmp) / "serve.log"
         cmd = [ONETRIP, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd_w = [*cmd, "--workers", str(workers)]
         with log.open("ab") as out:
             process = subprocess.Popen(
-                pinned([*cmd, "--workers", str(workers)], SERVER_CPU),
+                pinned(cmd_w, SERVER_CPU) if pin else cmd_w,
                 env=env,
                 stdout=out,
                 stderr=out,
@@ -234,6 +238,7 @@ def wrk(
     connections: int = 8,
     threads: int = 1,
     duration: float = 6,
+    pin: bool = True,
 ) -> WrkResult:
     """Drive ``url`` with wrk; with ``token_file`` each request appends a fresh line to ``body``.
 
@@ -259,7 +264,7 @@ def wrk(
     try:
         cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s"]
         result = subprocess.run(
-            pinned([*cmd, "-s", fh.name, url], LOAD_CPU),
+            pinned([*cmd, "-s", fh.name, url], LOAD_CPU) if pin else [*cmd, "-s", fh.name, url],
             capture_output=True,
             text=True,
             timeout=duration + 30,
