@@ -2,8 +2,8 @@
 
 Each package keeps its revisions in its own ``migrations/`` folder with a branch label of
 its name, so packages evolve their tables independently and ``upgrade heads`` brings every
-branch up to date. Start-up runs this; on PostgreSQL an advisory lock keeps two nodes that
-start together from migrating at once.
+branch up to date. Start-up runs this; on PostgreSQL an advisory lock, on SQLite a write
+transaction, keeps two nodes that start together from migrating at once.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def alembic_config(db: Database) -> Config:
 def upgrade(db: Database) -> None:
     """Bring the schema of every package to its newest revision."""
     cfg = alembic_config(db)
-    with db.engine.connect() as conn:
+    # On SQLite, BEGIN IMMEDIATE (config.db's write option) makes a second process that
+    # shares the file wait for the first one's migrations instead of failing "locked".
+    with db.engine.connect().execution_options(onetrip_write=True) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
             conn.commit()
