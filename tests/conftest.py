@@ -162,16 +162,29 @@ def stop_process(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def start_servers(envs: dict[int, dict], workers: int = 1) -> list[subprocess.Popen]:
+    """``onetrip serve`` on each port with its environment, all started at once (as a
+    deployment starts its replicas), returned once every one of them is healthy."""
+    started = []
+    for port, env in envs.items():
+        log = Path(env["ONETRIP_DATA_DIR"]) / f"serve-{port}.log"
+        with log.open("ab") as out:
+            args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+            started.append(
+                (port, log, subprocess.Popen([ONETRIP, *args], env=env, stdout=out, stderr=out))
+            )
+    try:
+        for port, log, process in started:
+            wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", str(log))
+    except RuntimeError:
+        for _, _, process in started:
+            stop_process(process)
+        raise
+    return [process for _, _, process in started]
+
+
 def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
-    log = open(Path(env["ONETRIP_DATA_DIR"]) / f"serve-{port}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [ONETRIP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", log.name)
-    return process
+    return start_servers({port: env}, workers)[0]
 
 
 @pytest.fixture

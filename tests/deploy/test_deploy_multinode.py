@@ -32,7 +32,7 @@ from idp.tokens import mint_access_token
 from signing import departments
 from signing.authority import ca_authority
 from signing.pdfs import make_pdf
-from tests.conftest import ONETRIP, free_port, fresh_database, start_server, stop_process
+from tests.conftest import ONETRIP, free_port, fresh_database, start_servers, stop_process
 from tests.deploy.cluster import Cluster, nginx_binary, pin, record_nodes, start_nginx
 from tests.idp.oidc_browser import (
     PASSWORD,
@@ -79,8 +79,7 @@ def cluster(tmp_path_factory, redis_url) -> Iterator[Cluster]:
         ports = {name: free_port() for name in NODES}
         processes, running = [], None
         try:
-            for name, port in ports.items():
-                processes.append(start_server(env_for(name), port))
+            processes += start_servers({port: env_for(name) for name, port in ports.items()})
             processes.append(start_nginx(binary, base / "nginx", proxy_port, ports))
             cli_env = env_for("cli")
 
