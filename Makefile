@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make test-postgres: the machine's PostgreSQL (trust auth; each test creates its own
+# database) and Redis, on a Redis database number of its own because the suite flushes it.
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-postgres bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -21,6 +25,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	ONETRIP_TEST_DATABASE_URL='$(TEST_DATABASE_URL)' ONETRIP_TEST_REDIS_URL='$(TEST_REDIS_URL)' \
+		$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
