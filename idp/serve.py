@@ -8,9 +8,11 @@ Valkey when no ``REDIS_URL`` is set, so workers find everything ready and share 
 Operations: the parent empties this node's Prometheus directory (``<data_dir>/metrics/
 <port>``, one per listening port so nodes sharing a data directory keep theirs apart) before
 forking, sets up JSON or text logs, watches the embedded Valkey (restarting it if it dies)
-and asks granian to replace a worker that dies instead of stopping the node. Slow clients
-cost no worker thread: granian reads request bodies in its Rust runtime before the
-application sees them, and bounds the time to read request headers.
+and asks granian to replace a worker that dies instead of stopping the node. granian bounds
+the time to read request headers, but hands a request to a worker thread before its body
+has arrived and has no body timeout: clients trickling bodies can hold every thread of a
+worker. In production nginx sits in front (deploy/nginx.conf) and reads whole bodies first;
+tests/ops/test_ops_deploy.py checks that it keeps a node free under such clients.
 """
 
 from __future__ import annotations
