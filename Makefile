@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-postgres bench lint format clean
+.PHONY: run test test-postgres bench load lint format clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-postgres: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Five minutes of mixed traffic (logins, refreshes, userinfo, OCSP, verifications); SECONDS=60 for less.
+load: $(STAMP)
+	$(BIN)/python -m bench.load --seconds $(or $(SECONDS),300)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
