@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Protocol
@@ -30,7 +30,8 @@ from asn1crypto import cms, core, tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError
+from pyhanko.sign.attributes import CMSAttributeProvider, SigningCertificateV2Provider
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator import ValidationContext
@@ -101,6 +102,12 @@ class CustodySigner(Signer):
         # DER ECDSA is at most 2 * (field size + 3) + 3 bytes; RSA is the modulus size.
         bits = cert.public_key.bit_size
         self._estimate = (bits + 7) // 8 * 2 + 9 if cert.public_key.algorithm == "ec" else bits // 8
+        self._cert_id = _SigningCertificateV2(cert)
+
+    def _signed_attr_providers(self, *args, **kwargs) -> Iterator[CMSAttributeProvider]:
+        """pyHanko's providers, with the signing-certificate-v2 value built once per signer."""
+        for provider in super()._signed_attr_providers(*args, **kwargs):
+            yield self._cert_id if type(provider) is SigningCertificateV2Provider else provider
 
     async def signed_attrs(self, *args, **kwargs) -> cms.CMSAttributes:
         """pyHanko's signed attributes, encoded once (pyHanko dumps them to sign them)."""
@@ -114,6 +121,22 @@ class CustodySigner(Signer):
         if dry_run:
             return bytes(self._estimate)
         return self._sign(data, digest_algorithm)
+
+
+class _SigningCertificateV2(SigningCertificateV2Provider):
+    """The ESS signing-certificate-v2 value of one certificate, built and encoded once.
+
+    pyHanko rebuilds it from Python data for every signature, about 1 ms of asn1crypto
+    work. The certificate never changes for a cached signer (signers are keyed by key
+    label and serial), and a value parsed from DER is never re-encoded.
+    """
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        super().__init__(cert)
+        self._value = tsp.SigningCertificateV2.load(as_signing_certificate_v2(cert).dump())
+
+    async def build_attr_value(self, dry_run=False) -> tsp.SigningCertificateV2:
+        return self._value
 
 
 def settled(value: core.Asn1Value) -> core.Asn1Value:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from asn1crypto import cms
-from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
+from pyhanko.sign.general import (
+    as_signing_certificate_v2,
+    find_unique_cms_attribute,
+    simple_cms_attribute,
+)
 
 from signing import departments, service
 from signing.engine import settled
@@ -30,3 +36,14 @@ def test_settled_values_encode_to_the_same_der_as_asn1crypto_dump(runtime, psb):
     assert value.dump() == expected
     assert value.dump() == expected  # and keep doing so: the cached encoding is the real one
     assert cms.SignerInfo.load(expected)["signed_attrs"].dump() == value["signed_attrs"].dump()
+
+
+def test_signed_attributes_name_the_department_certificate_as_pyhanko_would(runtime, psb):
+    seal = departments.seal(runtime, psb)
+    signer = service.engine(runtime).signer(seal)
+
+    for _ in range(2):  # the cached value serves every signature
+        attrs = asyncio.run(signer.signed_attrs(bytes(32), "sha256", use_pades=True))
+        value = find_unique_cms_attribute(attrs, "signing_certificate_v2")
+        assert value.dump() == as_signing_certificate_v2(seal.cert).dump()
+        assert find_unique_cms_attribute(attrs, "message_digest").native == bytes(32)
