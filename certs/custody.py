@@ -10,8 +10,10 @@ One small interface, :class:`Custody`, with two backends chosen by ``settings.ke
   ``certs_keys``.
 
 Both backends sign with ECDSA (DER-encoded signature, as X.509/CMS want it) or RSA
-PKCS#1 v1.5 over SHA-256/384/512. Signers are cached per process, so the CA and the OCSP
-responder pay the key load (PBKDF2 or token login) once.
+PKCS#1 v1.5 over SHA-256/384/512, either data they hash themselves (:meth:`Custody.sign`)
+or a digest computed elsewhere (:meth:`Custody.sign_digest`, what a CSC ``signHash``
+client sends). Signers are cached per process, so the CA and the OCSP responder pay the
+key load (PBKDF2 or token login) once.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -54,12 +56,23 @@ class Signer(Protocol):
         """ECDSA (DER) or RSA PKCS#1 v1.5 signature of ``data`` hashed with ``hash_name``."""
         ...
 
+    def sign_digest(self, digest: bytes, hash_name: str) -> bytes:
+        """The same signature, given ``digest`` = ``hash_name`` of the data."""
+        ...
+
 
 def _check(algorithm: str, hash_name: str | None = None) -> None:
     if algorithm not in ALGORITHMS:
         raise CustodyError(f"unknown key algorithm {algorithm!r}; choose one of {ALGORITHMS}")
     if hash_name is not None and hash_name not in HASHES:
         raise CustodyError(f"unknown hash {hash_name!r}; choose one of {tuple(HASHES)}")
+
+
+def _check_digest(algorithm: str, digest: bytes, hash_name: str) -> None:
+    _check(algorithm, hash_name)
+    size = HASHES[hash_name].digest_size
+    if len(digest) != size:
+        raise CustodyError(f"a {hash_name} digest has {size} bytes, not {len(digest)}")
 
 
 @dataclass
@@ -73,7 +86,13 @@ class _SoftwareSigner:
 
     def sign(self, data: bytes, hash_name: str = "sha256") -> bytes:
         _check(self.algorithm, hash_name)
-        algorithm = HASHES[hash_name]()
+        return self._sign(data, HASHES[hash_name]())
+
+    def sign_digest(self, digest: bytes, hash_name: str) -> bytes:
+        _check_digest(self.algorithm, digest, hash_name)
+        return self._sign(digest, Prehashed(HASHES[hash_name]()))
+
+    def _sign(self, data: bytes, algorithm: hashes.HashAlgorithm | Prehashed) -> bytes:
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
             return self._key.sign(data, ec.ECDSA(algorithm))
         return self._key.sign(data, padding.PKCS1v15(), algorithm)
@@ -141,6 +160,12 @@ class Custody:
     def sign(self, label: str, data: bytes, hash_name: str = "sha256") -> bytes:
         """Sign ``data`` with the key under ``label`` (see :class:`Signer`)."""
         return self.signer(label).sign(data, hash_name)
+
+    def sign_digest(self, label: str, digest: bytes, hash_name: str) -> bytes:
+        """Sign a digest computed elsewhere (CSC signHash): the signature :meth:`sign`
+        would give for the data whose ``hash_name`` digest it is. Refuses a digest of the
+        wrong length (:class:`CustodyError`)."""
+        return self.signer(label).sign_digest(digest, hash_name)
 
     def signer(self, label: str) -> Signer:
         """The cached signer for ``label``; loads the key on first use in this process."""
@@ -311,21 +336,31 @@ class _TokenSigner:
     _lock: threading.Lock
 
     def sign(self, data: bytes, hash_name: str = "sha256") -> bytes:
+        _check(self.algorithm, hash_name)
+        return self.sign_digest(hashlib.new(hash_name, data).digest(), hash_name)
+
+    def sign_digest(self, digest: bytes, hash_name: str) -> bytes:
+        """Raw mechanisms on the digest: ``CKM_ECDSA``, or ``CKM_RSA_PKCS`` over the
+        DigestInfo that the hash-and-sign mechanisms would have built in the token."""
         from pkcs11 import Mechanism
 
-        _check(self.algorithm, hash_name)
+        _check_digest(self.algorithm, digest, hash_name)
         if self.algorithm == "ec-p256":
-            digest = hashlib.new(hash_name, data).digest()
             with self._lock:
                 raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
             half = len(raw) // 2
             return encode_dss_signature(
                 int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
             )
-        mechanism = {
-            "sha256": Mechanism.SHA256_RSA_PKCS,
-            "sha384": Mechanism.SHA384_RSA_PKCS,
-            "sha512": Mechanism.SHA512_RSA_PKCS,
-        }[hash_name]
         with self._lock:
-            return self._private.sign(data, mechanism=mechanism)
+            return self._private.sign(
+                _DIGEST_INFO[hash_name] + digest, mechanism=Mechanism.RSA_PKCS
+            )
+
+
+#: DER DigestInfo up to the digest itself (RFC 8017 section 9.2, note 1).
+_DIGEST_INFO = {
+    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
+    "sha384": bytes.fromhex("3041300d060960864801650304020205000430"),
+    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
+}

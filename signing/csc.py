@@ -5,12 +5,8 @@ token with scope ``sign``) must be one of its members. ``credentials/authorize``
 signature activation data (SAD) kept in Redis for ``csc_sad_ttl`` seconds, good for
 ``numSignatures`` hashes and, when the client names them, only for those hashes
 (SCAL 2 behaviour offered to any client that sends them). ``signatures/signHash`` signs
-the client's hashes with the department key in custody.
-
-What ``certs`` lacks, written here (:func:`sign_digest`): key custody signs *data* and
-hashes it itself, while signHash receives only the hash. The adapter signs a given digest
-with the custody signer's key object (software key: ``Prehashed``; PKCS#11: the raw ECDSA
-or RSA PKCS#1 mechanism); the key still never leaves custody.
+the client's hashes with the department key in custody (:meth:`Custody.sign_digest`, on
+either key backend); the key never leaves custody.
 """
 
 from __future__ import annotations
@@ -21,17 +17,14 @@ import json
 import secrets
 
 from asn1crypto import algos
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from certs.custody import HASHES
 from config import audit
 from config.runtime import Runtime
 from signing import departments
 from signing.authority import ca_authority
 
 SPECS = "1.0.4.0"
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _SIGN_ALGOS = {
     "ec": {"sha256_ecdsa": "sha256", "sha384_ecdsa": "sha384", "sha512_ecdsa": "sha512"},
     "rsa": {"sha256_rsa": "sha256", "sha384_rsa": "sha384", "sha512_rsa": "sha512"},
@@ -185,12 +178,12 @@ def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, bod
             digest = base64.b64decode(item, validate=True)
         except (binascii.Error, TypeError):
             raise CscError("invalid_request", "Invalid Base64 hash string parameter") from None
-        if len(digest) != _HASHES[hash_name].digest_size:
+        if len(digest) != HASHES[hash_name].digest_size:
             raise CscError("invalid_request", f"a {hash_name} hash has the wrong length")
         digests.append(digest)
     _spend(runtime, body.get("SAD"), username, code, hashes_b64)
-    signer = ca_authority(runtime).ca.custody.signer(seal.key_label)
-    signatures = [sign_digest(signer, d, hash_name) for d in digests]
+    custody = ca_authority(runtime).ca.custody
+    signatures = [custody.sign_digest(seal.key_label, d, hash_name) for d in digests]
     with runtime.db.write() as session:
         audit.record(
             session,
@@ -202,29 +195,3 @@ def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, bod
             hash_algorithm=hash_name,
         )
     return {"signatures": [base64.b64encode(s).decode() for s in signatures]}
-
-
-def sign_digest(signer, digest: bytes, hash_name: str) -> bytes:
-    """Sign a precomputed digest with a custody signer (see the module docstring)."""
-    key = getattr(signer, "_key", None)
-    algorithm = Prehashed(_HASHES[hash_name]())
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(digest, ec.ECDSA(algorithm))
-    if key is not None:
-        return key.sign(digest, padding.PKCS1v15(), algorithm)
-    private, lock = getattr(signer, "_private", None), getattr(signer, "_lock", None)
-    if private is None or lock is None:
-        raise CscError("server_error", "this key backend cannot sign a precomputed hash", 500)
-    from pkcs11 import Mechanism
-
-    with lock:
-        if signer.algorithm.startswith("ec-"):
-            raw = private.sign(digest, mechanism=Mechanism.ECDSA)
-            half = len(raw) // 2
-            return encode_dss_signature(
-                int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
-            )
-        info_der = algos.DigestInfo(
-            {"digest_algorithm": {"algorithm": hash_name}, "digest": digest}
-        ).dump()
-        return private.sign(info_der, mechanism=Mechanism.RSA_PKCS)

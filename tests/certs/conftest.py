@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from certs.authority import Authority, authority
+from certs.custody import HASHES, Custody, CustodyError
 
 
 def _pem(cert) -> bytes:
@@ -52,3 +56,27 @@ def openssl():
 def pem():
     """A certificate as PEM bytes."""
     return _pem
+
+
+@pytest.fixture
+def signs_digests():
+    """Check that ``custody.sign_digest`` on a new ``algorithm`` key, for every hash, gives a
+    signature that ``cryptography`` verifies over the data the digest was taken of, and that
+    a digest of the wrong length is refused."""
+
+    def check(custody: Custody, runtime, algorithm: str) -> None:
+        label = f"digest-{algorithm}-{secrets.token_hex(4)}"
+        with runtime.db.write() as session:
+            public = custody.generate(session, label, algorithm)
+        data = "签 the form".encode()
+        for name, hash_class in HASHES.items():
+            signature = custody.sign_digest(label, hashlib.new(name, data).digest(), name)
+            if algorithm == "ec-p256":
+                public.verify(signature, data, ec.ECDSA(hash_class()))
+            else:
+                public.verify(signature, data, padding.PKCS1v15(), hash_class())
+                assert signature == custody.sign(label, data, name)  # PKCS#1 v1.5 is deterministic
+        with pytest.raises(CustodyError, match="sha384 digest has 48 bytes"):
+            custody.sign_digest(label, hashlib.sha256(data).digest(), "sha384")
+
+    return check

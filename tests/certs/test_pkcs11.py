@@ -13,9 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from sqlalchemy import select
 
 from certs.authority import Authority
+from certs.custody import Custody
 from certs.models import CustodyKey
 from certs.ocsp import responder
 from config.runtime import Runtime
+from config.settings import Settings
 
 MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 PIN = "1234"
@@ -52,18 +54,23 @@ def token(tmp_path_factory) -> str:
     return "onetrip-test"
 
 
-@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-3072"])
-def test_ca_on_softhsm_issues_verifiable_certificates_without_exporting_keys(
-    runtime, token, algorithm
-):
-    settings = dataclasses.replace(
+def _on_token(runtime, token: str, **overrides) -> Settings:
+    """The runtime's settings with keys in the SoftHSM2 ``token``."""
+    return dataclasses.replace(
         runtime.settings,
         key_backend="pkcs11",
         pkcs11_module=str(MODULE),
         pkcs11_token_label=token,
         pkcs11_pin=PIN,
-        key_algorithm=algorithm,
+        **overrides,
     )
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-3072"])
+def test_ca_on_softhsm_issues_verifiable_certificates_without_exporting_keys(
+    runtime, token, algorithm
+):
+    settings = _on_token(runtime, token, key_algorithm=algorithm)
     ca = Authority(Runtime(settings))
     roles = ca.ensure()
     issued = ca.issue_for_custody_key("department", "CN=Seal,O=税务局,O=Tax Bureau")
@@ -91,3 +98,10 @@ def test_ca_on_softhsm_issues_verifiable_certificates_without_exporting_keys(
         key = session.get_key(ObjectClass.PRIVATE_KEY, label=issued.key_label)
         assert key[Attribute.SENSITIVE] is True
         assert key[Attribute.EXTRACTABLE] is False
+
+
+@pytest.mark.parametrize("algorithm", ["ec-p256", "rsa-3072"])
+def test_token_key_signs_a_precomputed_digest_that_verifies_over_the_data(
+    runtime, token, signs_digests, algorithm
+):
+    signs_digests(Custody(_on_token(runtime, token), runtime.db), runtime, algorithm)
