@@ -15,10 +15,12 @@ In-process API (what ``signing`` calls; no HTTP involved)::
     )
     issued.certificate, issued.chain, issued.serial, issued.key_label
     ca.custody.sign(issued.key_label, data, "sha256")   # ECDSA (DER) / RSA PKCS#1 v1.5
+    ca.custody.sign_digest(label, digest, "sha256")  # the same, over a digest (CSC signHash)
     ca.custody.signer(label)                        # .public_key, .algorithm, .sign(data, hash)
     ca.issue("device", csr=pem_or_der)              # CSR signature checked (proof of possession)
     ca.issue("citizen", subject="CN=Zhang San", public_key=key)
     ca.revoke(serial_hex, "keyCompromise")          # CRL reissued, OCSP status updated at once
+                                                    # (other nodes: within 50 ms, certs.statuses)
     ca.crl_der("ca")  /  ca.crl_der("root")         # DER CRLs, reissued past half their life
     ca.chain()                                      # (issuing CA cert, root cert)
     responder(ca).response_for(cert)                # DER OCSPResponse (SHA-1 CertID, no nonce)
