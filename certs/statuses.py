@@ -1,9 +1,10 @@
 """Certificate statuses remembered in this process until any node revokes a certificate.
 
 The OCSP responder asks for a status on every request. Asking Redis each time cost one
-round trip per response (and the Redis server's CPU beside it), the largest share of an
-OCSP answer after Flask itself. Statuses change only by revocation, so this process keeps
-the ones it has looked up and drops them all when a revocation happens:
+round trip per response: redis-py's Python under the GIL, a syscall pair, and the Redis
+server's CPU, which on a single node shares the worker's core. Statuses change only by
+revocation, so this process keeps the ones it has looked up and drops them all when a
+revocation happens:
 
 - in this process at once (a process-wide generation number that every revocation bumps);
 - on any other process or node within :data:`RECHECK_SECONDS`: every revocation writes a
