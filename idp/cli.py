@@ -93,13 +93,18 @@ def _first_steps(runtime: Runtime) -> None:
         return
     hints = ["", "First steps (in another terminal):"]
     if not users:
-        hints.append("  .venv/bin/onetrip users create alice --name 'Alice Citizen' "
-                     "--email alice@example.org    # then type a password")
+        hints.append(
+            "  .venv/bin/onetrip users create alice --name 'Alice Citizen' "
+            "--email alice@example.org    # then type a password"
+        )
     if not clients:
-        hints.append("  .venv/bin/onetrip clients create --name 'Tax Office' "
-                     "--redirect-uri http://127.0.0.1:5001/callback --json")
-    hints.append(f"  open {runtime.settings.issuer}/account to sign in; "
-                 "see README.md to connect a service.")
+        hints.append(
+            "  .venv/bin/onetrip clients create --name 'Tax Office' "
+            "--redirect-uri http://127.0.0.1:5001/callback --json"
+        )
+    hints.append(
+        f"  open {runtime.settings.issuer}/account to sign in; see README.md to connect a service."
+    )
     click.echo("\n".join(hints) + "\n", err=True)
 
 
