@@ -9,6 +9,7 @@ counting only the statuses that mean success, and consuming single-use tokens fr
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -101,6 +102,34 @@ class OneTrip:
         if result.returncode != 0:
             raise BenchError(f"onetrip {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
+
+    def create_client(
+        self, *grant_types: str, redirect_uri: str | None = None
+    ) -> ClientCredentials:
+        """Register a confidential client (``client_secret_basic``) for a benchmark."""
+        args = [arg for grant in grant_types for arg in ("--grant-type", grant)]
+        if redirect_uri:
+            args += ["--redirect-uri", redirect_uri]
+        info = json.loads(self.cli("clients", "create", "--name", "bench", *args, "--json"))
+        return ClientCredentials(info["client_id"], info["client_secret"])
+
+    def create_user(self, username: str, password: str) -> None:
+        self.cli(
+            "users", "create", username, "--name", username.title(),
+            "--email", f"{username}@example.org", input=password + "\n",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    secret: str
+
+    @property
+    def basic(self) -> str:
+        """The ``Authorization`` header value of ``client_secret_basic`` (RFC 6749 2.3.1)."""
+        pair = f"{self.client_id}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
 
 
 @contextmanager

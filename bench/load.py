@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from bench.common import BenchError, onetrip_server
-from bench.oidc import PASSWORD, REDIRECT_URI, CodeFlow, _basic, _csrf
+from bench.oidc import PASSWORD, REDIRECT_URI, CodeFlow, _csrf
 
 #: Relative weights of the request kinds in the mix.
 MIX = {"userinfo": 40, "refresh": 25, "ocsp": 25, "login": 5, "verify": 5}
@@ -134,20 +134,9 @@ def _lua_table(value) -> str:
 
 def _prepare(server, workdir: Path, connections: int) -> dict:
     """A user, a client, refresh chains, a login form, an OCSP request and a signed PDF."""
-    client = json.loads(
-        server.cli("clients", "create", "--name", "load", "--redirect-uri", REDIRECT_URI, "--json")
-    )
-    server.cli(
-        "users",
-        "create",
-        "bench",
-        "--name",
-        "Bench",
-        "--email",
-        "b@example.org",
-        input=PASSWORD + "\n",
-    )
-    flow = CodeFlow(server, client["client_id"], client["client_secret"])
+    client = server.create_client("authorization_code", "refresh_token", redirect_uri=REDIRECT_URI)
+    server.create_user("bench", PASSWORD)
+    flow = CodeFlow(server, client)
     seeds = flow.refresh_tokens(connections, time.monotonic() + 120)
     if len(seeds) < connections:
         raise BenchError("could not seed a refresh-token chain per connection")
@@ -202,7 +191,7 @@ def _prepare(server, workdir: Path, connections: int) -> dict:
     return {
         "mix": MIX,
         "seeds": seeds,
-        "basic": _basic(client["client_id"], client["client_secret"]),
+        "basic": client.basic,
         "login_cookie": cookie,
         "login_form": login_form,
         "ocsp_file": str(workdir / "ocsp.der"),

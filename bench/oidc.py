@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -36,6 +35,7 @@ from argon2 import PasswordHasher, Type
 from bench.common import (
     SERVER_CPU,
     BenchError,
+    ClientCredentials,
     OneTrip,
     WrkResult,
     free_port,
@@ -80,10 +80,6 @@ def bare_argon2_rate(seconds: float = 3.0) -> float:
     return count / elapsed
 
 
-def _basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
 def _csrf(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     if not match:
@@ -94,14 +90,14 @@ def _csrf(html: str) -> str:
 class CodeFlow:
     """A signed-in browser that runs the authorization code flow (PKCE S256) over HTTP."""
 
-    def __init__(self, server: OneTrip, client_id: str, secret: str) -> None:
-        self.server, self.client_id, self.secret = server, client_id, secret
+    def __init__(self, server: OneTrip, client: ClientCredentials) -> None:
+        self.server, self.client = server, client
         self.verifier = secrets.token_urlsafe(48)
         challenge = hashlib.sha256(self.verifier.encode()).digest()
         self.query = urlencode(
             {
                 "response_type": "code",
-                "client_id": client_id,
+                "client_id": client.client_id,
                 "redirect_uri": REDIRECT_URI,
                 "scope": "openid",
                 "state": "bench",
@@ -137,7 +133,7 @@ class CodeFlow:
         """Mint up to ``count`` refresh tokens (one code flow each) until ``deadline``."""
         s = requests.Session()
         s.cookies.update(self.cookies)
-        auth = {"Authorization": _basic(self.client_id, self.secret)}
+        auth = {"Authorization": self.client.basic}
         tokens = []
         while len(tokens) < count and time.monotonic() < deadline:
             answer = s.get(f"{self.server.url}/oauth/authorize?{self.query}", allow_redirects=False)
@@ -179,35 +175,11 @@ def _seed_chains(flow: CodeFlow, path: Path) -> int:
 def measure_onetrip() -> dict:
     """The three provider figures from one fresh ``onetrip serve --workers 1``."""
     with onetrip_server(workers=1) as server, tempfile.TemporaryDirectory() as tmp:
-        client = json.loads(
-            server.cli(
-                "clients",
-                "create",
-                "--name",
-                "bench",
-                "--grant-type",
-                "client_credentials",
-                "--grant-type",
-                "authorization_code",
-                "--grant-type",
-                "refresh_token",
-                "--redirect-uri",
-                REDIRECT_URI,
-                "--json",
-            )
+        client = server.create_client(
+            "client_credentials", "authorization_code", "refresh_token", redirect_uri=REDIRECT_URI
         )
-        client_id, secret = client["client_id"], client["client_secret"]
-        server.cli(
-            "users",
-            "create",
-            "bench",
-            "--name",
-            "Bench",
-            "--email",
-            "b@example.org",
-            input=PASSWORD + "\n",
-        )
-        auth = {"Authorization": _basic(client_id, secret)}
+        server.create_user("bench", PASSWORD)
+        auth = {"Authorization": client.basic}
         token_url = f"{server.url}/oauth/token"
         if not requests.post(token_url, data={"grant_type": "client_credentials"}, headers=auth).ok:
             raise BenchError("client-credentials grant refused; cannot benchmark it")
@@ -223,7 +195,7 @@ def measure_onetrip() -> dict:
         figures["login"] = post(f"{server.url}/login", form, {"Cookie": cookie}, expect=302)
 
         pool = Path(tmp) / "refresh-tokens.txt"
-        figures["chains"] = _seed_chains(CodeFlow(server, client_id, secret), pool)
+        figures["chains"] = _seed_chains(CodeFlow(server, client), pool)
         refresh_prefix = "grant_type=refresh_token&refresh_token="
         figures["refresh"] = post(token_url, refresh_prefix, auth, token_file=pool, chain=True)
         return figures
@@ -271,7 +243,7 @@ def measure_node_oidc_provider() -> float | None:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(f"{url}/.well-known/openid-configuration", process, log, timeout=30)
-        auth = {"Authorization": _basic("bench", secret)}
+        auth = {"Authorization": ClientCredentials("bench", secret).basic}
         probe = requests.post(
             f"{url}/token", data={"grant_type": "client_credentials"}, headers=auth
         )

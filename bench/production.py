@@ -14,8 +14,6 @@ Run: ``.venv/bin/python -m bench.production [--json]``.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import secrets
 import shutil
@@ -85,23 +83,12 @@ def worker_scaling() -> tuple[float, float]:
     rates = []
     for workers in (1, 2):
         with onetrip_server(workers=workers, pin=False) as server:
-            client = json.loads(
-                server.cli(
-                    "clients",
-                    "create",
-                    "--name",
-                    "bench",
-                    "--grant-type",
-                    "client_credentials",
-                    "--json",
-                )
-            )
-            basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+            client = server.create_client("client_credentials")
             result = wrk(
                 f"{server.url}/oauth/token",
                 method="POST",
                 body="grant_type=client_credentials",
-                headers={"Authorization": f"Basic {basic.decode()}"},
+                headers={"Authorization": client.basic},
                 connections=8 * workers,
                 threads=1,
                 duration=SECONDS,
