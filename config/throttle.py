@@ -28,13 +28,18 @@ class Throttle:
 
     def retry_after(self, account: str, ip: str | None = None) -> int:
         """Seconds until another attempt is allowed, 0 when allowed now."""
+        return self.check(account, ip)[0]
+
+    def check(self, account: str, ip: str | None = None) -> tuple[int, bool]:
+        """:meth:`retry_after`, and whether the account has failures that a success clears
+        (so a clean login skips the round trip of :meth:`success`)."""
         keys = self._keys(account, ip)
         counts = self.r.mget([key for key, _ in keys])
         wait = 0
         for (key, limit), count in zip(keys, counts, strict=True):
             if count and int(count) >= limit:
                 wait = max(wait, self.r.ttl(key))
-        return max(wait, 0)
+        return max(wait, 0), bool(counts[0])
 
     def failure(self, account: str, ip: str | None = None) -> None:
         pipe = self.r.pipeline()

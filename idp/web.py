@@ -265,7 +265,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         username = (request.form.get("username") or "").strip().lower()[:64]
         password = request.form.get("password") or ""
         ip = client_ip()
-        wait = provider.login_throttle.retry_after(username, ip)
+        wait, failed_before = provider.login_throttle.check(username, ip)
         if wait:
             with provider.db.write() as s:
                 audit.record(s, "login.throttled", subject=username, ip=ip)
@@ -302,15 +302,17 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 username=username,
                 error=translate("Wrong username or password."),
             ), 401
-        provider.login_throttle.success(username)
+        if failed_before:
+            provider.login_throttle.success(username)
         metrics.login("pwd", "success")
-        with provider.db.write() as s:
-            row = s.get(User, user.id)
-            if provider.passwords.needs_rehash(row.password_hash):
-                row.password_hash = provider.passwords.hash(password)
-            audit.record(
-                s, "login.success", actor=user.username, subject=user.username, ip=ip, method="pwd"
-            )
+        success = {"actor": user.username, "subject": user.username, "ip": ip, "method": "pwd"}
+        if provider.passwords.needs_rehash(user.password_hash):
+            with provider.db.write() as s:
+                s.get(User, user.id).password_hash = provider.passwords.hash(password)
+                audit.record(s, "login.success", rehashed=True, **success)
+        else:
+            # No row changes: the event needs no transaction of its own (see BatchedLog).
+            runtime.audit.record("login.success", **success)
         old = current_sso()
         if old is not None:
             logout_service.end_session(provider, old.sid, reason="new_login")
