@@ -305,14 +305,13 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         if failed_before:
             provider.login_throttle.success(username)
         metrics.login("pwd", "success")
-        success = {"actor": user.username, "subject": user.username, "ip": ip, "method": "pwd"}
-        if provider.passwords.needs_rehash(user.password_hash):
-            with provider.db.write() as s:
+        # In a transaction, not the batched log: the account page lists it at once.
+        with provider.db.write() as s:
+            if provider.passwords.needs_rehash(user.password_hash):
                 s.get(User, user.id).password_hash = provider.passwords.hash(password)
-                audit.record(s, "login.success", rehashed=True, **success)
-        else:
-            # No row changes: the event needs no transaction of its own (see BatchedLog).
-            runtime.audit.record("login.success", **success)
+            audit.record(
+                s, "login.success", actor=user.username, subject=user.username, ip=ip, method="pwd"
+            )
         old = current_sso()
         if old is not None:
             logout_service.end_session(provider, old.sid, reason="new_login")
