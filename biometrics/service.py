@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
 
 from biometrics import engine, liveness
 from biometrics.errors import FaceError
@@ -109,7 +110,12 @@ class FaceService:
             session.add(row)
             session.flush()
             audit.record(
-                session, "face.enroll", actor=actor, subject=str(user_id), ip=ip, template=row.id
+                session,
+                "face.enroll",
+                actor=actor,
+                subject=_subject(session, user_id),
+                ip=ip,
+                template=row.id,
             )
             return EnrolmentResult(row.id, count + 1)
 
@@ -128,7 +134,12 @@ class FaceService:
             ).rowcount
             if gone:
                 audit.record(
-                    session, "face.delete", actor=actor, subject=str(user_id), ip=ip, templates=gone
+                    session,
+                    "face.delete",
+                    actor=actor,
+                    subject=_subject(session, user_id),
+                    ip=ip,
+                    templates=gone,
                 )
             return gone
 
@@ -150,7 +161,9 @@ class FaceService:
     def _guard(self, user_id: int, **context) -> None:
         if self.throttle.retry_after(str(user_id), context.get("ip")):
             with self.runtime.db.write() as session:
-                audit.record(session, "face.throttled", subject=str(user_id), **context)
+                audit.record(
+                    session, "face.throttled", subject=_subject(session, user_id), **context
+                )
             raise FaceError("throttled")
 
     def _decide(
@@ -171,7 +184,7 @@ class FaceService:
                 session,
                 event,
                 actor=actor,
-                subject=str(user_id),
+                subject=_subject(session, user_id),
                 ip=ip,
                 client_id=client_id,
                 method=how,
@@ -244,3 +257,12 @@ class FaceService:
             )
             raise FaceError("challenge_failed")
         return self._decide(user_id, templates, seen.encodings, f"liveness:{action}", **context)
+
+
+def _subject(session: Session, user_id: int) -> str:
+    """The citizen's username, as every other audit event names its subject.
+
+    Read with plain SQL: ``biometrics`` sits below ``idp`` and does not import its models.
+    """
+    username = session.scalar(text("SELECT username FROM users WHERE id = :id"), {"id": user_id})
+    return username or str(user_id)

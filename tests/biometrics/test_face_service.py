@@ -118,3 +118,29 @@ def test_delete_removes_every_template_and_is_audited(inline_faces, runtime):
     assert not inline_faces.has_template(ALICE)
     assert inline_faces.has_template(9)
     assert _events(runtime)[-1] == "face.delete"
+
+
+def test_face_events_name_the_citizen_by_username_like_every_other_event(inline_faces, runtime):
+    from idp.passwords import Passwords
+    from idp.users import create_user
+
+    with runtime.db.write() as session:
+        user = create_user(
+            session,
+            Passwords(runtime.settings),
+            "meilin",
+            name="Mei Lin",
+            email="meilin@example.cn",
+            password="a long enough passphrase",
+        )
+        user_id = user.id
+    inline_faces.enroll(user_id, photo("obama_1.jpg"), actor="meilin")
+    inline_faces.verify(user_id, photo("biden_2.jpg"), actor="meilin")
+    with runtime.db.read() as session:
+        events = session.execute(
+            select(AuditEvent.event, AuditEvent.subject).where(AuditEvent.event.like("face.%"))
+        ).all()
+    assert [tuple(e) for e in events] == [
+        ("face.enroll", "meilin"),
+        ("face.verify.failure", "meilin"),
+    ]
