@@ -52,6 +52,7 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
         watch_embedded(runtime.settings)
     runtime.db.dispose()  # workers are forked: they must open their own connections
     os.environ.setdefault("ONETRIP_DATA_DIR", str(runtime.settings.data_dir))
+    os.environ["ONETRIP_SERVE_WORKERS"] = str(workers)  # idp.passwords shares the CPUs by it
     Granian(
         "idp.wsgi:create_wsgi_app",
         factory=True,
