@@ -4,27 +4,20 @@ The OCSP responder asks for a status on every request. Asking Redis each time co
 round trip per response: redis-py's Python under the GIL, a syscall pair, and the Redis
 server's CPU, which on a single node shares the worker's core. Statuses change only by
 revocation, so this process keeps the ones it has looked up and drops them all when a
-revocation happens:
+revocation happens: at once in this process, within :data:`RECHECK_SECONDS` on any other
+(a :class:`config.stamps.ChangeStamp`).
 
-- in this process at once (a process-wide generation number that every revocation bumps);
-- on any other process or node within :data:`RECHECK_SECONDS`: every revocation writes a
-  fresh random stamp to Redis, and a process re-reads that stamp when its last look is
-  older than that (one GET per interval, however many requests). A random stamp rather
-  than a counter, so a Redis that lost its data and counts again from 1 still reads as a
-  change.
-
-A status loaded while a revocation lands is stored only into the generation it was
-loaded under, so a ``good`` read just before a revocation can never outlive it.
-``unknown`` is not kept: a serial unknown now may be issued a moment later.
+A status loaded while a revocation lands is stored only into the set it was loaded under,
+so a ``good`` read just before a revocation can never outlive it. ``unknown`` is not kept:
+a serial unknown now may be issued a moment later.
 """
 
 from __future__ import annotations
 
-import itertools
-import secrets
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from config.stamps import ChangeStamp
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -34,25 +27,14 @@ if TYPE_CHECKING:
 STAMP_KEY = "certs:revocation-stamp"
 RECHECK_SECONDS = 0.05
 _LIMIT = 100_000
-_local_generation = itertools.count(1)
-_generation = 0  # bumped by every revocation in this process (any Authority)
-
-
-def _bump_local() -> None:
-    global _generation
-    _generation = next(_local_generation)
 
 
 class Statuses:
     """A process-local status cache invalidated by revocations anywhere (see module doc)."""
 
     def __init__(self, redis: Callable[[], Redis], recheck: float = RECHECK_SECONDS) -> None:
-        self._redis = redis  # a getter: the embedded Valkey starts only when first needed
-        self._recheck = recheck
+        self._stamp = ChangeStamp(redis, STAMP_KEY, recheck)
         self._entries: dict[str, Status] = {}
-        self._stamp: bytes | None = None
-        self._generation = -1
-        self._checked = float("-inf")
 
     def lookup(self, serial: str, load: Callable[[str], Status]) -> Status:
         """The status of ``serial``: remembered, else ``load(serial)`` (and remembered)."""
@@ -69,16 +51,9 @@ class Statuses:
 
     def revoked(self) -> None:
         """Tell every process that a status changed (call after the change is stored)."""
-        self._redis().set(STAMP_KEY, secrets.token_hex(8))
-        _bump_local()
+        self._stamp.bump()
 
     def _current(self) -> dict[str, Status]:
-        now = time.monotonic()
-        generation = _generation
-        if generation != self._generation or now - self._checked >= self._recheck:
-            stamp = self._redis().get(STAMP_KEY)
-            if stamp != self._stamp or generation != self._generation:
-                self._entries = {}
-                self._stamp, self._generation = stamp, generation
-            self._checked = now
+        if self._stamp.changed():
+            self._entries = {}
         return self._entries

@@ -320,11 +320,12 @@ def clients_list(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def clients_delete(runtime: Runtime, client_id: str) -> None:
     """Delete a client; its grants and tokens go with it."""
-    from idp.clients import delete_client
+    from idp.clients import clients_changed, delete_client
 
     with _ready(runtime).db.write() as session:
         if not delete_client(session, client_id, actor="cli"):
             raise CliError(f"no client {client_id!r}")
+    clients_changed(lambda: runtime.redis)
     click.echo(f"deleted {client_id}")
 
 

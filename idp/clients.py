@@ -12,7 +12,9 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -23,7 +25,11 @@ from sqlalchemy.orm import Session
 from config import audit
 from config.db import epoch
 from config.settings import Settings
+from config.stamps import ChangeStamp
 from idp.models import Client
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -229,7 +235,6 @@ class OAuthClient(ClientMixin):
     metadata: dict
     allowed_scopes: frozenset[str]
     settings: Settings = field(repr=False, compare=False)
-    loaded_at: float = field(default_factory=time.monotonic, compare=False)
 
     @classmethod
     def from_row(cls, row: Client, settings: Settings) -> OAuthClient:
@@ -287,22 +292,35 @@ class OAuthClient(ClientMixin):
         return grant_type in (self.metadata.get("grant_types") or [])
 
 
-class ClientCache:
-    """Clients looked up by id, kept a few seconds per process for the token endpoint's sake.
+#: Bumped after any change to a stored client (see :func:`clients_changed`).
+CHANGE_STAMP = "clients:change-stamp"
 
-    Changes made through this node show at once; another node's change shows within
-    ``ttl`` seconds.
+
+def clients_changed(redis: Callable[[], Redis]) -> None:
+    """Make every process drop its cached clients: call after an update or delete commits."""
+    ChangeStamp(redis, CHANGE_STAMP).bump()
+
+
+class ClientCache:
+    """Clients looked up by id, kept in this process for the token endpoint's sake.
+
+    A change to a client anywhere bumps a change stamp (:mod:`config.stamps`): this
+    process drops its copies at once, every other process and node within 50 ms, so a
+    deleted client or a replaced secret stops working everywhere almost at once.
     """
 
-    def __init__(self, db, settings: Settings, ttl: float = 5.0) -> None:
-        self.db, self.settings, self.ttl = db, settings, ttl
-        self._cache: dict[str, OAuthClient | None] = {}
+    def __init__(self, db, settings: Settings, redis: Callable[[], Redis]) -> None:
+        self.db, self.settings = db, settings
+        self._stamp = ChangeStamp(redis, CHANGE_STAMP)
+        self._cache: dict[str, OAuthClient] = {}
 
     def get(self, client_id: str | None) -> OAuthClient | None:
         if not client_id or len(client_id) > 64:
             return None
+        if self._stamp.changed():
+            self._cache = {}
         hit = self._cache.get(client_id)
-        if hit is not None and time.monotonic() - hit.loaded_at < self.ttl:
+        if hit is not None:
             return hit
         with self.db.read() as session:
             row = session.scalar(select(Client).where(Client.client_id == client_id))
@@ -312,9 +330,6 @@ class ClientCache:
                 self._cache.clear()
             self._cache[client_id] = client
         return client
-
-    def forget(self, client_id: str) -> None:
-        self._cache.pop(client_id, None)
 
 
 _jwks_cache: dict[str, tuple[float, dict]] = {}

@@ -31,7 +31,7 @@ class Provider:
 
     @cached_property
     def clients(self) -> ClientCache:
-        return ClientCache(self.db, self.settings)
+        return ClientCache(self.db, self.settings, lambda: self.runtime.redis)
 
     @cached_property
     def passwords(self) -> Passwords:

@@ -22,6 +22,7 @@ from idp.clients import (
     STANDARD_SCOPES,
     ClientError,
     client_info,
+    clients_changed,
     create_client,
     delete_client,
     secret_digest,
@@ -127,7 +128,7 @@ def install(bp: Blueprint, provider: Provider) -> None:
             except ClientError as exc:
                 raise ApiError(exc.error, str(exc), 400) from None
             body = client_info(row, issuer=settings.issuer)
-        provider.clients.forget(client_id)
+        clients_changed(lambda: provider.runtime.redis)
         body["registration_client_uri"] = f"{settings.issuer}/oauth/register/{client_id}"
         return jsonify(body)
 
@@ -136,5 +137,5 @@ def install(bp: Blueprint, provider: Provider) -> None:
         with provider.db.write() as session:
             _client_for_token(client_id, session)
             delete_client(session, client_id, actor="registration")
-        provider.clients.forget(client_id)
+        clients_changed(lambda: provider.runtime.redis)
         return "", 204

@@ -291,6 +291,19 @@ def test_wrong_client_secret_is_refused(op, citizen, service):
     assert refused.value.error == "invalid_client"
 
 
+def test_a_client_deleted_by_another_process_stops_working_at_once(op):
+    client = create_client(op, "--grant-type", "client_credentials", name="Retired kiosk")
+    token_url = discover(op)["token_endpoint"]
+    auth = (client.client_id, client.client_secret)
+    form = {"grant_type": "client_credentials"}
+    assert requests.post(token_url, data=form, auth=auth, timeout=10).status_code == 200
+    op.cli("clients", "delete", client.client_id)
+    time.sleep(0.2)  # other processes re-read the change stamp every 50 ms
+    refused = requests.post(token_url, data=form, auth=auth, timeout=10)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+
+
 def test_client_credentials_gives_a_token_for_the_clients_own_scopes(op):
     client = create_client(
         op, "--grant-type", "client_credentials", "--scope", "sign", name="Records office backend"
