@@ -8,7 +8,9 @@ once. A reader asks :meth:`~ChangeStamp.changed` on every use; that reads the Re
 most every ``recheck`` seconds (one GET per interval, however many requests), so another
 node's change is seen within that interval and this process's own at once. A random value
 rather than a counter, so a Redis that lost its data and counts again still reads as a
-change.
+change. While Redis cannot be reached, :meth:`~ChangeStamp.changed` says "changed" every
+time: the caller then reads the database, which is right whatever happened meanwhile, and
+keeps working through a Redis outage (refresh tokens, for one, need no Redis).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from redis import exceptions as redis_errors
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -45,7 +49,11 @@ class ChangeStamp:
         fresh = self._seen is not None and self._seen[1] == local
         if fresh and now - self._checked < self._recheck:
             return False
-        seen = (self._redis().get(self.key), local)
+        try:
+            seen = (self._redis().get(self.key), local)
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
+            self._seen = None
+            return True
         self._checked = now
         changed = self._seen is not None and seen != self._seen
         self._seen = seen

@@ -306,29 +306,34 @@ class ClientCache:
 
     A change to a client anywhere bumps a change stamp (:mod:`config.stamps`): this
     process drops its copies at once, every other process and node within 50 ms, so a
-    deleted client or a replaced secret stops working everywhere almost at once.
+    deleted client or a replaced secret stops working everywhere almost at once. A copy
+    is also never older than ``max_age``, in case a bump was lost (Redis unreachable from
+    the process that made the change, but not from this one).
     """
 
-    def __init__(self, db, settings: Settings, redis: Callable[[], Redis]) -> None:
-        self.db, self.settings = db, settings
+    def __init__(
+        self, db, settings: Settings, redis: Callable[[], Redis], max_age: float = 60.0
+    ) -> None:
+        self.db, self.settings, self.max_age = db, settings, max_age
         self._stamp = ChangeStamp(redis, CHANGE_STAMP)
-        self._cache: dict[str, OAuthClient] = {}
+        self._cache: dict[str, tuple[float, OAuthClient]] = {}
 
     def get(self, client_id: str | None) -> OAuthClient | None:
         if not client_id or len(client_id) > 64:
             return None
         if self._stamp.changed():
             self._cache = {}
+        now = time.monotonic()
         hit = self._cache.get(client_id)
-        if hit is not None:
-            return hit
+        if hit is not None and now - hit[0] < self.max_age:
+            return hit[1]
         with self.db.read() as session:
             row = session.scalar(select(Client).where(Client.client_id == client_id))
             client = OAuthClient.from_row(row, self.settings) if row else None
         if client is not None:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[client_id] = client
+            self._cache[client_id] = (now, client)
         return client
 
 

@@ -21,3 +21,16 @@ def test_another_nodes_bump_is_seen_at_the_next_recheck(runtime):
     assert eager.changed() is False
     runtime.redis.set("test:stamp", "written again")
     assert eager.changed() is True
+
+
+def test_without_redis_every_check_says_changed_so_callers_read_the_database():
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.conftest import free_port
+
+    unreachable = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    stamp = ChangeStamp(lambda: unreachable, "test:stamp", recheck=3600)
+    assert stamp.changed() is True
+    assert stamp.changed() is True
