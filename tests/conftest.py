@@ -12,13 +12,14 @@ nobody else uses at the same time: ``make test-postgres`` uses ``redis://127.0.0
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,11 +156,21 @@ def wait_until_healthy(process: subprocess.Popen, url: str, log: str, seconds: f
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
+    """Stop ``process`` and, when it leads its own process group (servers started here
+    do), everything in the group: workers and an embedded Valkey it started."""
+    _signal(process, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
         process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    _signal(process, signal.SIGKILL)
+    process.wait(10)
+
+
+def _signal(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:  # not a group leader, or the whole group is gone
+        if process.poll() is None:
+            process.send_signal(sig)
 
 
 def start_servers(envs: dict[int, dict], workers: int = 1) -> list[subprocess.Popen]:
@@ -171,7 +182,13 @@ def start_servers(envs: dict[int, dict], workers: int = 1) -> list[subprocess.Po
         with log.open("ab") as out:
             args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
             started.append(
-                (port, log, subprocess.Popen([ONETRIP, *args], env=env, stdout=out, stderr=out))
+                (
+                    port,
+                    log,
+                    subprocess.Popen(
+                        [ONETRIP, *args], env=env, stdout=out, stderr=out, start_new_session=True
+                    ),
+                )
             )
     try:
         for port, log, process in started:
