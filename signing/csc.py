@@ -19,7 +19,7 @@ import secrets
 from asn1crypto import algos
 
 from certs.custody import HASHES
-from config import audit
+from config import audit, metrics
 from config.runtime import Runtime
 from signing import departments
 from signing.authority import ca_authority
@@ -194,4 +194,6 @@ def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, bod
             count=len(digests),
             hash_algorithm=hash_name,
         )
+    for _ in signatures:
+        metrics.signature("csc-hash")  # the client assembles the PAdES level itself
     return {"signatures": [base64.b64encode(s).decode() for s in signatures]}

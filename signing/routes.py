@@ -17,7 +17,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from config import audit
+from config import audit, metrics
 from config.db import utcnow
 from config.runtime import Runtime
 from signing import departments
@@ -197,6 +197,7 @@ def approve(
             sha256=digest,
             completed=is_last,
         )
+    metrics.signature(level if is_last else "B-LT")
     return status(runtime, document_id)
 
 

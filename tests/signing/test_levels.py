@@ -102,3 +102,14 @@ def test_a_revoked_seal_is_reported_revoked(runtime, psb, pdf):
     assert not report["ok"]
     assert report["signatures"][0]["revocation"]["status"] == "revoked"
     assert report["signatures"][0]["revocation"]["reason"] == "key_compromise"
+
+
+def test_each_signature_is_counted_by_level_in_the_metrics(runtime, pdf, psb):
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("onetrip_signatures_total", {"level": "B-B"}) or 0
+
+    before = count()
+    service.sign(runtime, pdf, psb, level="B-B")
+    assert count() == before + 1
