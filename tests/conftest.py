@@ -204,21 +204,33 @@ def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
     return start_servers({port: env}, workers)[0]
 
 
-@pytest.fixture
-def live_env(tmp_path, redis_url, database_url) -> dict:
-    redis_lib.Redis.from_url(redis_url).flushdb()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
+def node_env(data_dir: Path, port: int, redis_url: str | None, database_url: str | None) -> dict:
+    """The environment of an ``onetrip serve`` on ``port`` (and of the CLI beside it):
+    none of the caller's OneTrip settings, its own data directory, keys that sign at once,
+    and the given Redis and database (the embedded defaults where ``None``)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ONETRIP_") and k not in ("REDIS_URL", "DATABASE_URL")
+    }
     env.update(
-        ONETRIP_DATA_DIR=str(tmp_path / "live"),
+        ONETRIP_DATA_DIR=str(data_dir),
         ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
-        REDIS_URL=redis_url,
-        DATABASE_URL=database_url,
         ONETRIP_PORT=str(port),
         ONETRIP_KEY_PUBLISH_DELAY="0",
     )
-    Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    data_dir.mkdir(parents=True)
     return env
+
+
+@pytest.fixture
+def live_env(tmp_path, redis_url, database_url) -> dict:
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    return node_env(tmp_path / "live", free_port(), redis_url, database_url)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and clients, so they do not interfere). Helpers live in ``oidc_browser``."""
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,16 +39,7 @@ def op(tmp_path_factory, redis_url, pytestconfig) -> Iterator:
     redis_lib.Redis.from_url(url).flushdb()
     port = root.free_port()
     with root.fresh_database(base) as database_url:  # PostgreSQL in make test-postgres
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
-        env.update(
-            ONETRIP_DATA_DIR=str(base / "live"),
-            ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
-            REDIS_URL=url,
-            DATABASE_URL=database_url,
-            ONETRIP_PORT=str(port),
-            ONETRIP_KEY_PUBLISH_DELAY="0",
-        )
-        Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+        env = root.node_env(base / "live", port, url, database_url)
         process = root.start_server(env, port)
         server = root.LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=process)
         yield server

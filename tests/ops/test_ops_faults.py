@@ -17,7 +17,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from tests.conftest import LiveServer, free_port, start_server, stop_process
+from tests.conftest import LiveServer, free_port, node_env, start_server, stop_process
 from tests.idp.oidc_browser import (
     Browser,
     RelyingParty,
@@ -52,19 +52,7 @@ def own_postgres():
 
 def _node(tmp_path: Path, redis_url: str | None, database_url: str | None) -> LiveServer:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONETRIP_")}
-    env.pop("REDIS_URL", None)
-    env.pop("DATABASE_URL", None)
-    env.update(
-        ONETRIP_DATA_DIR=str(tmp_path / "node"),
-        ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
-        ONETRIP_KEY_PUBLISH_DELAY="0",
-    )
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    Path(env["ONETRIP_DATA_DIR"]).mkdir(parents=True)
+    env = node_env(tmp_path / "node", port, redis_url, database_url)
     return LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=start_server(env, port))
 
 
