@@ -52,6 +52,36 @@ def openssl():
     return _openssl
 
 
+class OpensslTs:
+    """``openssl ts`` on both ends of a time-stamp: it asks, and it checks the reply."""
+
+    def __init__(self, pki: Path) -> None:
+        self.pki = pki
+
+    def query(self, data: bytes, digest: str = "sha256") -> bytes:
+        (self.pki / "data.bin").write_bytes(data)
+        query = str(self.pki / "q.tsq")
+        _openssl("ts", "-query", "-data", str(self.pki / "data.bin"), f"-{digest}", "-cert",
+                 "-out", query)  # fmt: skip
+        return (self.pki / "q.tsq").read_bytes()
+
+    def verify(self, reply: bytes) -> bytes:
+        """The reply's text dump, once ``openssl ts -verify`` has said OK against the root."""
+        (self.pki / "r.tsr").write_bytes(reply)
+        verified = _openssl(
+            "ts", "-verify", "-in", str(self.pki / "r.tsr"), "-queryfile",
+            str(self.pki / "q.tsq"), "-CAfile", str(self.pki / "root.pem"),
+            "-untrusted", str(self.pki / "ca.pem"),
+        )  # fmt: skip
+        assert b"Verification: OK" in verified.stdout
+        return _openssl("ts", "-reply", "-in", str(self.pki / "r.tsr"), "-text").stdout
+
+
+@pytest.fixture
+def openssl_ts(pki) -> OpensslTs:
+    return OpensslTs(pki)
+
+
 @pytest.fixture
 def pem():
     """A certificate as PEM bytes."""

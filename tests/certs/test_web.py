@@ -108,36 +108,11 @@ def test_garbage_ocsp_request_gets_malformed_request_not_500(client):
         )
 
 
-def test_tsa_over_http_grants_a_token_that_openssl_verifies(client, pki, openssl):
-    (pki / "data.txt").write_bytes(b"a form to stamp")
-    openssl(
-        "ts",
-        "-query",
-        "-data",
-        str(pki / "data.txt"),
-        "-sha256",
-        "-cert",
-        "-out",
-        str(pki / "q.tsq"),
-    )
-    response = client.post(
-        "/pki/tsa", data=(pki / "q.tsq").read_bytes(), content_type="application/timestamp-query"
-    )
+def test_tsa_over_http_grants_a_token_that_openssl_verifies(client, openssl_ts):
+    query = openssl_ts.query(b"a form to stamp")
+    response = client.post("/pki/tsa", data=query, content_type="application/timestamp-query")
     assert response.mimetype == "application/timestamp-reply"
-    (pki / "r.tsr").write_bytes(response.data)
-    out = openssl(
-        "ts",
-        "-verify",
-        "-in",
-        str(pki / "r.tsr"),
-        "-queryfile",
-        str(pki / "q.tsq"),
-        "-CAfile",
-        str(pki / "root.pem"),
-        "-untrusted",
-        str(pki / "ca.pem"),
-    )
-    assert b"Verification: OK" in out.stdout
+    openssl_ts.verify(response.data)
 
 
 def test_garbage_time_stamp_query_gets_a_rejection_status(client):
