@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +34,7 @@ from certs.models import AuthorityRole, Certificate, Crl
 from certs.statuses import Statuses
 from config import audit
 from config.db import utcnow
+from config.memo import per_owner
 from config.runtime import Runtime
 
 ROLES = ("root", "ca", "ocsp", "tsa")
@@ -648,14 +648,7 @@ def _ca_name(organization: str, common_name: str) -> x509.Name:
     )
 
 
-_authorities: weakref.WeakKeyDictionary[Runtime, Authority] = weakref.WeakKeyDictionary()
-_authorities_lock = threading.Lock()
-
-
+@per_owner
 def authority(runtime: Runtime) -> Authority:
     """The process-wide :class:`Authority` of ``runtime`` (keys and hierarchy cached)."""
-    with _authorities_lock:
-        found = _authorities.get(runtime)
-        if found is None:
-            found = _authorities[runtime] = Authority(runtime)
-        return found
+    return Authority(runtime)

@@ -31,6 +31,7 @@ from certs.authority import Authority, Status, serial_hex
 from certs.builders import algorithm_identifier
 from config import metrics
 from config.db import utcnow
+from config.memo import per_owner
 
 MALFORMED_REQUEST = der.sequence(der.enumerated(1))
 INTERNAL_ERROR = der.sequence(der.enumerated(2))
@@ -264,14 +265,7 @@ def _extension(data: bytes, element: tuple[int, int, int, int]) -> tuple[bytes, 
     return data[fields[0][2] : fields[0][3]], critical, value[3] - value[2]
 
 
-_responders: dict[int, Responder] = {}
-_responders_lock = threading.Lock()
-
-
+@per_owner
 def responder(authority: Authority) -> Responder:
     """The process-wide responder of ``authority`` (precomputed fragments, cached key)."""
-    with _responders_lock:
-        found = _responders.get(id(authority))
-        if found is None or found.authority is not authority:
-            found = _responders[id(authority)] = Responder(authority)
-        return found
+    return Responder(authority)

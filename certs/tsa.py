@@ -29,6 +29,7 @@ from asn1crypto import x509 as asn1_x509
 from certs import der
 from certs.authority import Authority
 from certs.builders import algorithm_identifier
+from config.memo import per_owner
 
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _NEXT_SERIAL = """
@@ -193,17 +194,10 @@ def _check(request_der: bytes, policy: str) -> tsp.TimeStampReq:
     return request
 
 
-_authorities: dict[int, TimeStampAuthority] = {}
-_authorities_lock = threading.Lock()
-
-
+@per_owner
 def time_stamp_authority(authority: Authority) -> TimeStampAuthority:
     """The process-wide TSA of ``authority`` (cached key and precomputed attributes)."""
-    with _authorities_lock:
-        found = _authorities.get(id(authority))
-        if found is None or found.authority is not authority:
-            found = _authorities[id(authority)] = TimeStampAuthority(authority)
-        return found
+    return TimeStampAuthority(authority)
 
 
 def in_process_timestamper(authority: Authority):

@@ -8,8 +8,6 @@ Converts between ``cryptography`` certificates (what ``certs`` speaks) and asn1c
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterable
 
 from asn1crypto import x509
@@ -18,6 +16,7 @@ from cryptography import x509 as pyca_x509
 from certs.authority import authority
 from certs.ocsp import responder
 from certs.tsa import time_stamp_authority
+from config.memo import per_owner
 from config.runtime import Runtime
 
 
@@ -73,13 +72,7 @@ class CaAuthority:
         return ocsps, crls
 
 
-_adapters: weakref.WeakKeyDictionary[Runtime, CaAuthority] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
+@per_owner
 def ca_authority(runtime: Runtime) -> CaAuthority:
-    with _lock:
-        found = _adapters.get(runtime)
-        if found is None:
-            found = _adapters[runtime] = CaAuthority(runtime)
-        return found
+    """The process-wide :class:`CaAuthority` of ``runtime``."""
+    return CaAuthority(runtime)
