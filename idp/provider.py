@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from config.db import RowReader
 from config.runtime import Runtime
 from config.throttle import Throttle
 from idp.clients import ClientCache
@@ -11,6 +12,7 @@ from idp.keys import KeyRing
 from idp.passwords import Passwords
 from idp.sso import SsoStore
 from idp.tokens import TokenService
+from idp.users import SIGN_IN_COLUMNS
 
 
 class Provider:
@@ -36,6 +38,11 @@ class Provider:
     @cached_property
     def passwords(self) -> Passwords:
         return Passwords(self.settings)
+
+    @cached_property
+    def sign_in_records(self) -> RowReader:
+        """``sign_in_records(username=...)``: (id, username, password_hash, disabled)."""
+        return self.db.row_reader(SIGN_IN_COLUMNS)
 
     @cached_property
     def sso(self) -> SsoStore:

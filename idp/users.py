@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from config import audit
@@ -69,6 +69,12 @@ def create_user(
 
 def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+#: What a password login needs of an account, read on every attempt (see ``RowReader``).
+SIGN_IN_COLUMNS = select(User.id, User.username, User.password_hash, User.disabled).where(
+    User.username == bindparam("username")
+)
 
 
 def get_user(session: Session, username: str) -> User:
