@@ -157,8 +157,9 @@ def record(
 class BatchedLog:
     """Appends events that accompany no write of their own, many per transaction.
 
-    A client-credentials grant changes no row: its audit event was the only write, and a
-    write transaction per event cost more CPU than the whole rest of the grant. Here the
+    A client-credentials grant changes no row, nor does a password login: the audit event
+    was the only write, and a write transaction per event cost more CPU than the whole
+    rest of the grant (and a third of what a login may add to its hash). Here the
     caller only queues the event (its time taken at once); a thread of this process chains
     what has queued every ``max_delay`` seconds in one transaction. The price, stated
     plainly: an event lands up to ``max_delay`` after the answer went out, and a process

@@ -167,6 +167,17 @@ def test_account_page_lists_services_and_recent_sign_ins(op, services, citizen):
     assert page.text.count("127.0.0.1") >= 1  # the sign-in's address
 
 
+def test_the_account_page_a_login_lands_on_already_lists_that_sign_in(op):
+    # login.success goes through the batched audit log; the account page flushes it first.
+    citizen = create_user(op)
+    laptop, phone = Browser(op), Browser(op)
+    laptop.sign_in(citizen)
+    assert laptop.navigate(f"{op.url}/account").text.count("· pwd</li>") == 1
+    landed = phone.login(phone.navigate(f"{op.url}/login"), citizen)
+    assert landed.url == f"{op.url}/account"
+    assert landed.text.count("· pwd</li>") == 2
+
+
 def test_withdrawing_consent_revokes_that_services_tokens(op, services, citizen):
     browser = Browser(op)
     a, b = RelyingParty(op, services[0]), RelyingParty(op, services[1])
