@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import redis
 
@@ -37,6 +37,16 @@ class SsoSession:
         return "face" in self.amr
 
 
+# The session, its sid's pointer and the citizen's set of sids, in one round trip: a login
+# paid for a four-command MULTI/EXEC pipeline about twice what this costs.
+_CREATE = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+"""
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -44,6 +54,7 @@ def _digest(secret: str) -> str:
 class SsoStore:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.r, self.ttl = redis_client, settings.session_ttl
+        self._create = redis_client.register_script(_CREATE)
 
     def create(
         self,
@@ -66,12 +77,11 @@ class SsoStore:
             ip=ip,
             user_agent=(user_agent or "")[:200],
         )
-        pipe = self.r.pipeline()
-        pipe.set(f"sso:{_digest(secret)}", json.dumps(asdict(sess)), ex=self.ttl)
-        pipe.set(f"sso:sid:{sess.sid}", _digest(secret), ex=self.ttl)
-        pipe.sadd(f"sso:user:{user_id}", sess.sid)
-        pipe.expire(f"sso:user:{user_id}", self.ttl)
-        pipe.execute()
+        digest = _digest(secret)
+        self._create(
+            keys=[f"sso:{digest}", f"sso:sid:{sess.sid}", f"sso:user:{user_id}"],
+            args=[json.dumps(vars(sess)), digest, sess.sid, self.ttl],
+        )
         return secret, sess
 
     def load(self, secret: str | None) -> SsoSession | None:
@@ -81,7 +91,7 @@ class SsoStore:
         return SsoSession(**json.loads(raw)) if raw else None
 
     def update(self, secret: str, sess: SsoSession) -> None:
-        self.r.set(f"sso:{_digest(secret)}", json.dumps(asdict(sess)), keepttl=True)
+        self.r.set(f"sso:{_digest(secret)}", json.dumps(vars(sess)), keepttl=True)
 
     def add_client(self, sid: str, client_id: str) -> None:
         pipe = self.r.pipeline()
