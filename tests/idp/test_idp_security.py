@@ -6,9 +6,12 @@ import json
 import time
 
 import requests
+from argon2 import PasswordHasher
 from joserfc import jws
 from oidc_browser import PASSWORD, Browser, RelyingParty, create_client, create_user, log_in
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
+
+from idp.models import User
 
 
 def test_repeated_wrong_passwords_are_throttled_with_retry_after_and_audited(op):
@@ -161,3 +164,18 @@ def test_audit_chain_verifies_and_names_a_tampered_row(op):
     report = json.loads(broken.stdout)
     assert report["intact"] is False
     assert report["first_broken"] == seq
+
+
+def test_a_login_rehashes_a_password_stored_with_older_parameters(op):
+    citizen = create_user(op)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with op.runtime.db.write() as session:
+        session.execute(update(User).where(User.username == citizen).values(password_hash=weaker))
+    Browser(op).sign_in(citizen)
+    with op.runtime.db.read() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == citizen))
+    current = op.runtime.settings
+    assert stored != weaker
+    assert f"m={current.argon2_memory_cost},t={current.argon2_time_cost}," in stored
+    assert PasswordHasher().verify(stored, PASSWORD)
+    Browser(op).sign_in(citizen)  # and the new hash signs in
