@@ -304,8 +304,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             provider.login_throttle.success(username)
         metrics.login("pwd", "success")
         if provider.passwords.needs_rehash(user.password_hash):
+            rehashed = provider.passwords.hash(password)  # before the write: SQLite locks it all
             with provider.db.write() as s:
-                s.get(User, user.id).password_hash = provider.passwords.hash(password)
+                s.get(User, user.id).password_hash = rehashed
         # Batched: a login changes no row. The account page flushes this process's batch
         # before it lists sign-ins; another node's lands within the batch delay (50 ms).
         provider.runtime.audit.record(
