@@ -79,7 +79,7 @@ class Seal:
     name: str
     key_label: str
     cert: x509.Certificate
-    department_id: int = 0  # the row it came from, so recording a signature needs no lookup
+    department_id: int  # the row it came from, so recording a signature needs no lookup
 
 
 class CustodySigner(Signer):
