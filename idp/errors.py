@@ -8,10 +8,11 @@ can find the log line. An unreachable database or Redis is not a bug: the caller
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from config.outage import unavailable_service
@@ -35,8 +36,62 @@ def wants_json() -> bool:
 
 
 def json_error(error: str, description: str, status: int) -> Response:
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
+    """``{"error", "error_description"}`` (RFC 6749 5.2); needs no Flask context."""
+    body = json.dumps({"error": error, "error_description": description})
+    return Response(body, status=status, mimetype="application/json")
+
+
+def json_failure(exc: Exception, environ: dict) -> Response:
+    """The JSON answer to an exception no handler expected (see :func:`_failure`)."""
+    return _failure_json(*_failure(exc, environ))
+
+
+_HTTP_ERRORS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    429: "too_many_requests",
+}
+
+
+def json_http_error(exc: HTTPException) -> Response:
+    """The JSON answer to a werkzeug HTTP error (405, 413, ...)."""
+    code = exc.code or 500
+    error = _HTTP_ERRORS.get(code, "server_error")
+    return _allow(json_error(error, exc.description or exc.name, code), exc)
+
+
+def _allow(response: Response, exc: HTTPException) -> Response:
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _failure(exc: Exception, environ: dict) -> tuple[int, str]:
+    """Logs an unexpected exception under the request's reference; the status and words
+    the caller gets: 503 while the database or Redis is unreachable, else 500."""
+    ref = environ.get("onetrip.request_id") or secrets.token_hex(8)
+    path = environ.get("PATH_INFO", "")
+    if service := unavailable_service(exc):
+        log.warning("%s unavailable ref=%s path=%s: %s", service, ref, path, exc)
+        return 503, (
+            f"The service is temporarily unavailable; please try again shortly (reference {ref})."
+        )
+    log.exception("unhandled error ref=%s path=%s", ref, path)
+    return 500, f"The server could not complete this request (reference {ref})."
+
+
+def _failure_json(status: int, description: str) -> Response:
+    error = "temporarily_unavailable" if status == 503 else "server_error"
+    return _retry_later(json_error(error, description, status))
+
+
+def _retry_later(response: Response) -> Response:
+    if response.status_code == 503:
+        response.headers["Retry-After"] = "5"
     return response
 
 
@@ -56,45 +111,15 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        code = exc.code or 500
-        error = {
-            400: "invalid_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "request_too_large",
-            429: "too_many_requests",
-        }.get(code, "server_error")
         if wants_json():
-            response = json_error(error, exc.description or exc.name, code)
-        else:
-            response = _page(code, exc.name, exc.description or "")
-        if code == 405 and getattr(exc, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
+            return json_http_error(exc)
+        return _allow(_page(exc.code or 500, exc.name, exc.description or ""), exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        ref = request.environ.get("onetrip.request_id") or secrets.token_hex(8)
-        if service := unavailable_service(exc):
-            log.warning("%s unavailable ref=%s path=%s: %s", service, ref, request.path, exc)
-            return _unavailable(ref)
-        log.exception("unhandled error ref=%s path=%s", ref, request.path)
-        description = f"The server could not complete this request (reference {ref})."
-        if wants_json():
-            return json_error("server_error", description, 500)
-        return _page(500, InternalServerError.name, description)
-
-
-def _unavailable(ref: str) -> Response:
-    description = (
-        f"The service is temporarily unavailable; please try again shortly (reference {ref})."
-    )
-    # Browsers reach /oauth/authorize too: a page for whoever asks for HTML first.
-    if wants_json() and request.accept_mimetypes.best != "text/html":
-        response = json_error("temporarily_unavailable", description, 503)
-    else:
-        response = _page(503, "Service temporarily unavailable", description)
-    response.headers["Retry-After"] = "5"
-    return response
+        status, description = _failure(exc, request.environ)
+        # Browsers reach /oauth/authorize too: a page for whoever asks for HTML first.
+        if wants_json() and (status == 500 or request.accept_mimetypes.best != "text/html"):
+            return _failure_json(status, description)
+        title = InternalServerError.name if status == 500 else "Service temporarily unavailable"
+        return _retry_later(_page(status, title, description))

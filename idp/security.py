@@ -59,15 +59,24 @@ class _LazySessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+def response_headers(settings: Settings) -> list[tuple[str, str]]:
+    """The headers every answer carries; pages get more (see :func:`install`)."""
+    headers = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    if settings.secure_cookies:
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
+
+
 def install(app: Flask, settings: Settings) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.session_interface = _LazySessions()
+    every_answer = response_headers(settings)
 
     @app.after_request
     def _headers(response):
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        for name, value in every_answer:
+            headers.setdefault(name, value)
         if response.mimetype == "text/html":
             headers.setdefault(
                 "Content-Security-Policy",
@@ -77,6 +86,4 @@ def install(app: Flask, settings: Settings) -> None:
             )
             headers.setdefault("X-Frame-Options", "DENY")
             headers.setdefault("Cache-Control", "no-store")
-        if settings.secure_cookies:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
