@@ -31,7 +31,6 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["onetrip"] = runtime
-    ops.install(app, runtime)  # first: its timing and request id cover every other hook
     security.install(app, settings)
     errors.install(app)
     provider = Provider(runtime)
@@ -54,4 +53,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from biometrics.web import create_blueprint as biometrics_blueprint
 
     app.register_blueprint(biometrics_blueprint(runtime, require_token))
+    # Last, so that its WSGI wrapper is the outermost: its timing and request id cover
+    # every hook and the endpoints served ahead of Flask (idp/token_endpoints.py).
+    ops.install(app, runtime)
     return app

@@ -31,6 +31,7 @@ from idp.claims import userinfo_claims
 from idp.clients import client_jwks
 from idp.models import User
 from idp.provider import Provider
+from idp.token_endpoints import TokenRequest
 from idp.tokens import TokenRejected, digest
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -97,10 +98,6 @@ class AuthorizationCode(EndUser):
 
     def get_amr(self) -> list[str]:
         return self.amr
-
-
-def _client_ip() -> str:
-    return flask_request.remote_addr or ""
 
 
 class S256Challenge(CodeChallenge):
@@ -228,7 +225,7 @@ class CodeGrant(_IssueMixin, grants.AuthorizationCodeGrant):
                         session,
                         "token.code.replay",
                         client_id=client.client_id,
-                        ip=_client_ip(),
+                        ip=self.request.client_ip,
                         grant_id=replayed.decode(),
                     )
             return None
@@ -272,7 +269,7 @@ class CodeGrant(_IssueMixin, grants.AuthorizationCodeGrant):
                 "token.issue",
                 subject=user.username,
                 client_id=client.client_id,
-                ip=_client_ip(),
+                ip=self.request.client_ip,
                 grant_type="authorization_code",
                 grant_id=grant.id,
                 scope=code.scope,
@@ -342,7 +339,7 @@ class CredentialsGrant(grants.ClientCredentialsGrant):
         provider.runtime.audit.record(
             "token.issue",
             client_id=client.client_id,
-            ip=_client_ip(),
+            ip=self.request.client_ip,
             grant_type="client_credentials",
             scope=scope,
             jti=access.jti,
@@ -479,9 +476,6 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
 
 
 class Revocation(_TokenLookup, RevocationEndpoint):
-    def check_params(self, request, client):
-        super().check_params(request, client)
-
     def revoke_token(self, token, request) -> None:
         provider = self.server.provider
         client = request.client
@@ -494,7 +488,7 @@ class Revocation(_TokenLookup, RevocationEndpoint):
                     session,
                     "token.revoke",
                     client_id=client.client_id,
-                    ip=_client_ip(),
+                    ip=request.client_ip,
                     kind="access_token",
                     jti=token["claims"]["jti"],
                 )
@@ -507,7 +501,7 @@ class Revocation(_TokenLookup, RevocationEndpoint):
                     session,
                     "token.revoke",
                     client_id=client.client_id,
-                    ip=_client_ip(),
+                    ip=request.client_ip,
                     kind="refresh_token",
                     grant_id=token["grant_id"],
                 )
@@ -523,6 +517,14 @@ class OneTripServer(AuthorizationServer):
         self.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(provider))
         self.register_endpoint(Introspection(self))
         self.register_endpoint(Revocation(self))
+
+    def create_oauth2_request(self, request):
+        """A :class:`TokenRequest` as it is; else one from Flask's, with its caller's address."""
+        if isinstance(request, TokenRequest):
+            return request
+        built = super().create_oauth2_request(request)
+        built.client_ip = flask_request.remote_addr or ""
+        return built
 
     def query_client(self, client_id):
         return self.provider.clients.get(client_id)

@@ -92,6 +92,8 @@ def install(app: Flask, runtime: Runtime) -> None:
 
 #: Where the request id sits in the WSGI environ (idp/errors.py quotes it in 500 and 503).
 _ENV_KEY = "onetrip.request_id"
+#: Where an endpoint served outside Flask names itself for metrics and the access log.
+ENDPOINT_KEY = "onetrip.endpoint"
 
 
 class _Measured:
@@ -117,7 +119,7 @@ class _Measured:
 
 def _finished(environ: dict, status: int, elapsed: float) -> None:
     req = environ.get("werkzeug.request")  # the Flask request, which knows its endpoint
-    endpoint = (req.endpoint if req is not None else None) or "none"
+    endpoint = (req.endpoint if req is not None else environ.get(ENDPOINT_KEY)) or "none"
     method = environ["REQUEST_METHOD"]
     if method not in _METHODS:
         method = "other"

@@ -37,6 +37,7 @@ from idp.provider import Provider
 from idp.resource import TokenGuard
 from idp.security import check_csrf
 from idp.sso import COOKIE, SsoSession
+from idp.token_endpoints import TokenEndpoints
 
 SCOPE_LABELS = {
     "openid": "Sign in to this service",
@@ -333,19 +334,10 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     # -- token endpoint and friends ----------------------------------------------------
 
-    @bp.post("/oauth/token")
-    def token():
-        response = server.create_token_response()
-        metrics.token_grant(request.form.get("grant_type"), response.status_code)
-        return response
-
-    @bp.post("/oauth/introspect")
-    def introspect():
-        return server.create_endpoint_response("introspection")
-
-    @bp.post("/oauth/revoke")
-    def revoke():
-        return server.create_endpoint_response("revocation")
+    @bp.record_once
+    def _token_endpoints(state) -> None:
+        # Token, introspection, revocation: served ahead of Flask (see idp/token_endpoints.py).
+        state.app.wsgi_app = TokenEndpoints(state.app.wsgi_app, server, settings)
 
     @bp.route("/oauth/userinfo", methods=["GET", "POST"])
     @require_token("openid")

@@ -74,6 +74,15 @@ def test_metrics_of_a_two_worker_node_count_every_request_whichever_worker_answe
             )
             == 1
         )
+        # The token endpoint is served ahead of Flask, and still names itself.
+        token_requests = _value(
+            samples,
+            "onetrip_http_request_duration_seconds_count",
+            endpoint="idp.token",
+            method="POST",
+            status="401",
+        )
+        assert token_requests == 1
         directory = Path(live_env["ONETRIP_DATA_DIR"]) / "metrics" / str(port)
         writers = {path.name for path in directory.glob("histogram_*.db")}
         assert len(writers) == 2  # both workers answered requests, and /metrics added them up
