@@ -324,15 +324,19 @@ def row(
     peer: float | None = None,
     peer_name: str = "",
     bound: str | None = None,
+    ratio: float | None = None,
 ) -> dict:
-    """One result row; ``ratio`` is ours / peer (higher is better for rates)."""
+    """One result row; ``ratio`` is ours / peer (higher is better for rates) unless the
+    caller gives one measured otherwise (such as the median of paired rounds)."""
+    if ratio is None and peer:
+        ratio = ours / peer
     return {
         "benchmark": benchmark,
         "ours": round(ours, 1),
         "unit": unit,
         "peer": None if peer is None else round(peer, 1),
         "peer_name": peer_name,
-        "ratio": round(ours / peer, 2) if peer else None,
+        "ratio": None if ratio is None else round(ratio, 2),
         "bound": bound,
     }
 
