@@ -62,13 +62,13 @@ def login(method: str, outcome: str) -> None:
 
 
 def token_grant(grant_type: str | None, status: int) -> None:
+    """One count per token request; grant types OneTrip does not offer count as ``other``
+    (the label's values stay few whatever callers send)."""
     grant = grant_type if grant_type in _GRANTS else "other"
     TOKENS.labels(grant, "success" if status < 400 else "failure").inc()
 
 
-_GRANTS = frozenset(
-    ("authorization_code", "refresh_token", "client_credentials", "password", "other")
-)
+_GRANTS = frozenset(("authorization_code", "refresh_token", "client_credentials"))
 
 
 def signature(level: str) -> None:

@@ -9,6 +9,7 @@ import requests
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from config import metrics
 from tests.conftest import LiveServer, start_server, stop_process
 from tests.idp.oidc_browser import Browser, create_user
 
@@ -109,3 +110,12 @@ def test_metrics_are_served_in_prometheus_text_format(client):
     assert answer.content_type.startswith("text/plain")
     families = {f.name for f in text_string_to_metric_families(answer.get_data(as_text=True))}
     assert "onetrip_http_request_duration_seconds" in families
+
+
+def test_grant_types_onetrip_does_not_offer_are_counted_as_other():
+    labels = {"grant_type": "other", "outcome": "failure"}
+    before = REGISTRY.get_sample_value("onetrip_token_grants_total", labels) or 0
+    metrics.token_grant("password", 400)
+    assert REGISTRY.get_sample_value("onetrip_token_grants_total", labels) == before + 1
+    refused = {"grant_type": "password", "outcome": "failure"}
+    assert REGISTRY.get_sample_value("onetrip_token_grants_total", refused) is None
