@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import (
     BadRequest,
@@ -117,6 +118,8 @@ class TokenEndpoints:
             response = answer(TokenRequest(environ, self._form(environ)))
         except HTTPException as exc:
             response = errors.json_http_error(exc)
+        except InsecureTransportError as exc:  # plain http to a host that is not loopback
+            response = self.server.handle_error_response(None, exc)
         except Exception as exc:  # what Flask's error handler would do: 503 or 500, logged
             response = errors.json_failure(exc, environ)
         headers = response.headers

@@ -115,3 +115,16 @@ def test_answers_carry_no_store_nosniff_and_a_request_id_even_when_refused(op):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Content-Type"] == "application/json"
         assert answer.headers["X-Request-Id"]
+
+
+def test_plain_http_to_a_host_that_is_not_loopback_is_refused_with_400(op):
+    _, auth = _machine_client(op)
+    answer = requests.post(
+        f"{op.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=auth,
+        headers={"Host": "onetrip.example.org"},
+        timeout=5,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "insecure_transport"
