@@ -44,9 +44,13 @@ def upgrade(db: Database) -> None:
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
             conn.commit()
         try:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
-            conn.commit()
+            # One transaction for the whole upgrade. Given a connection outside one, Alembic
+            # commits after every migration on SQLite (its DDL counts as non-transactional
+            # there), and a node starting between two steps read a half-done version table
+            # and ran the rest again: "table users already exists".
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
         finally:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _LOCK_ID})
