@@ -59,6 +59,19 @@ class _LazySessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+#: What the endpoints a browser-based client calls from its own origin (token, revocation,
+#: UserInfo; discovery and keys too) answer to any origin. None of them reads a cookie, so
+#: ``*`` lends a page nothing it could not do itself (Fetch standard, CORS without
+#: credentials).
+CORS_ANSWER = [("Access-Control-Allow-Origin", "*")]
+CORS_PREFLIGHT = [
+    *CORS_ANSWER,
+    ("Access-Control-Allow-Methods", "GET, POST"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+    ("Access-Control-Max-Age", "600"),
+]
+
+
 def response_headers(settings: Settings) -> list[tuple[str, str]]:
     """The headers every answer carries; pages get more (see :func:`install`)."""
     headers = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]

@@ -37,7 +37,7 @@ from config import metrics
 from config.settings import Settings
 from idp import errors
 from idp.ops import ENDPOINT_KEY
-from idp.security import response_headers
+from idp.security import CORS_ANSWER, CORS_PREFLIGHT, response_headers
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 _FORM = "application/x-www-form-urlencoded"
@@ -102,18 +102,23 @@ class TokenEndpoints:
         self.server = server
         self.max_form_bytes = settings.max_form_bytes
         self.headers = [*response_headers(settings), ("Cache-Control", "no-store")]
-        self.routes: dict[str, tuple[str, Callable[[TokenRequest], Response]]] = {
-            "/oauth/token": ("idp.token", self._token),
-            "/oauth/introspect": ("idp.introspect", self._endpoint("introspection")),
-            "/oauth/revoke": ("idp.revoke", self._endpoint("revocation")),
+        # name, answer, and whether browsers may call it from other origins: a single-page
+        # app redeems its code and revokes its tokens; only resource servers introspect.
+        self.routes: dict[str, tuple[str, Callable[[TokenRequest], Response], bool]] = {
+            "/oauth/token": ("idp.token", self._token, True),
+            "/oauth/introspect": ("idp.introspect", self._endpoint("introspection"), False),
+            "/oauth/revoke": ("idp.revoke", self._endpoint("revocation"), True),
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", ""))
         if route is None:
             return self.app(environ, start_response)
-        name, answer = route
+        name, answer, cors = route
         environ[ENDPOINT_KEY] = name
+        if cors and environ["REQUEST_METHOD"] == "OPTIONS":
+            start_response("204 No Content", [*CORS_PREFLIGHT, *self.headers])
+            return []
         try:
             response = answer(TokenRequest(environ, self._form(environ)))
         except HTTPException as exc:
@@ -123,15 +128,15 @@ class TokenEndpoints:
         except Exception as exc:  # what Flask's error handler would do: 503 or 500, logged
             response = errors.json_failure(exc, environ)
         headers = response.headers
-        for header, value in self.headers:
+        for header, value in [*self.headers, *CORS_ANSWER] if cors else self.headers:
             headers.setdefault(header, value)
         # The whole body as a list: servers such as granian then send it in one write.
         start_response(response.status, headers.to_wsgi_list())
         return [response.get_data()]
 
     def _form(self, environ: dict) -> MultiDict:
-        """The form of a POST: 405 for another method, 413 past the limit, 400 for a
-        parameter sent twice."""
+        """The form of a POST: 405 for another method (OPTIONS included where browsers
+        may not call), 413 past the limit, 400 for a parameter sent twice."""
         if environ["REQUEST_METHOD"] != "POST":
             raise MethodNotAllowed(valid_methods=["POST"])
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()

@@ -35,7 +35,7 @@ from idp.models import User
 from idp.oauth import EndUser, OneTripServer, user_claims
 from idp.provider import Provider
 from idp.resource import TokenGuard
-from idp.security import check_csrf
+from idp.security import CORS_ANSWER, CORS_PREFLIGHT, check_csrf
 from idp.sso import COOKIE, SsoSession
 from idp.token_endpoints import TokenEndpoints
 
@@ -114,14 +114,14 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
     def discovery():
         response = jsonify(metadata(settings))
         response.headers["Cache-Control"] = "public, max-age=300"
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers.extend(CORS_ANSWER)
         return response
 
     @bp.get("/oauth/jwks")
     def jwks():
         response = jsonify(provider.keyring.jwks())
         response.headers["Cache-Control"] = f"public, max-age={settings.jwks_cache_ttl}"
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers.extend(CORS_ANSWER)
         return response
 
     # -- authorization -----------------------------------------------------------------
@@ -339,7 +339,11 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         # Token, introspection, revocation: served ahead of Flask (see idp/token_endpoints.py).
         state.app.wsgi_app = TokenEndpoints(state.app.wsgi_app, server, settings)
 
-    @bp.route("/oauth/userinfo", methods=["GET", "POST"])
+    @bp.route("/oauth/userinfo", methods=["OPTIONS"], endpoint="userinfo_preflight")
+    def userinfo_preflight():
+        return Response(status=204, headers=CORS_PREFLIGHT)
+
+    @bp.route("/oauth/userinfo", methods=["GET", "POST"], provide_automatic_options=False)
     @require_token("openid")
     def userinfo():
         from flask import g
@@ -352,6 +356,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             raise ApiError("invalid_token", "The token's account is not active.", 401)
         response = jsonify(user_claims(provider, user, client, " ".join(tok.scopes)))
         response.headers["Cache-Control"] = "no-store"
+        response.headers.extend(CORS_ANSWER)
         return response
 
     registration.install(bp, provider)

@@ -385,3 +385,40 @@ def test_pairwise_subjects_differ_across_sectors_and_agree_within_one(op, citize
     assert subs["a1"] != subs["b"]
     public = RelyingParty(op, create_client(op, name="Public"))
     assert public.validate_id_token(log_in(browser, public, citizen))["sub"] not in subs.values()
+
+
+def test_a_browser_app_redeems_its_code_reads_userinfo_and_revokes_from_its_own_origin(op, citizen):
+    client = create_client(op, "--public", name="Citizen web app")
+    meta = discover(op)
+    origin = {"Origin": "https://citizen-app.example"}
+    preflight = {
+        **origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    for endpoint in ("token_endpoint", "userinfo_endpoint", "revocation_endpoint"):
+        answer = requests.options(meta[endpoint], headers=preflight, timeout=5)
+        assert answer.status_code == 204, endpoint
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+        assert "Authorization" in answer.headers["Access-Control-Allow-Headers"]
+    rp = RelyingParty(op, client)
+    rp.session.headers.update(origin)
+    answers = []
+    rp.session.hooks["response"].append(lambda answer, *args, **kwargs: answers.append(answer))
+    token = log_in(Browser(op), rp, citizen)
+    assert rp.session.get(meta["userinfo_endpoint"]).status_code == 200
+    revoked = requests.post(
+        meta["revocation_endpoint"],
+        data={"token": token["access_token"], "client_id": client.client_id},
+        headers=origin,
+        timeout=5,
+    )
+    assert revoked.status_code == 200
+    assert len(answers) == 2  # the code redeemed, then UserInfo
+    for answer in [*answers, revoked]:
+        assert answer.headers.get("Access-Control-Allow-Origin") == "*", answer.url
+    # Introspection is for resource servers: no browser gets to call it.
+    introspection = requests.options(f"{op.url}/oauth/introspect", headers=preflight, timeout=5)
+    assert introspection.status_code == 405
+    assert "Access-Control-Allow-Origin" not in introspection.headers
