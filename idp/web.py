@@ -109,19 +109,28 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     # -- discovery ---------------------------------------------------------------------
 
+    browser_callable = {"idp.discovery", "idp.jwks", "idp.userinfo"}
+
+    @bp.after_request
+    def _cors(response: Response) -> Response:
+        # Single-page apps call these from their own origin (see security.CORS_ANSWER);
+        # refusals too, so that an app can read the 401 that says its token has lapsed.
+        if request.endpoint in browser_callable:
+            for header, value in CORS_ANSWER:
+                response.headers.setdefault(header, value)
+        return response
+
     @bp.get("/.well-known/openid-configuration")
     @bp.get("/.well-known/oauth-authorization-server")
     def discovery():
         response = jsonify(metadata(settings))
         response.headers["Cache-Control"] = "public, max-age=300"
-        response.headers.extend(CORS_ANSWER)
         return response
 
     @bp.get("/oauth/jwks")
     def jwks():
         response = jsonify(provider.keyring.jwks())
         response.headers["Cache-Control"] = f"public, max-age={settings.jwks_cache_ttl}"
-        response.headers.extend(CORS_ANSWER)
         return response
 
     # -- authorization -----------------------------------------------------------------
@@ -356,7 +365,6 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             raise ApiError("invalid_token", "The token's account is not active.", 401)
         response = jsonify(user_claims(provider, user, client, " ".join(tok.scopes)))
         response.headers["Cache-Control"] = "no-store"
-        response.headers.extend(CORS_ANSWER)
         return response
 
     registration.install(bp, provider)

@@ -415,8 +415,16 @@ def test_a_browser_app_redeems_its_code_reads_userinfo_and_revokes_from_its_own_
         timeout=5,
     )
     assert revoked.status_code == 200
+    lapsed = requests.get(
+        meta["userinfo_endpoint"],
+        headers={**origin, "Authorization": f"Bearer {token['access_token']}"},
+        timeout=5,
+    )
+    assert lapsed.status_code == 401  # and the app may read that its token has lapsed
+    published = [requests.get(meta["jwks_uri"], headers=origin, timeout=5)]
+    published.append(requests.get(f"{op.url}/.well-known/openid-configuration", timeout=5))
     assert len(answers) == 2  # the code redeemed, then UserInfo
-    for answer in [*answers, revoked]:
+    for answer in [*answers, revoked, lapsed, *published]:
         assert answer.headers.get("Access-Control-Allow-Origin") == "*", answer.url
     # Introspection is for resource servers: no browser gets to call it.
     introspection = requests.options(f"{op.url}/oauth/introspect", headers=preflight, timeout=5)
