@@ -1,11 +1,12 @@
-"""The database layer's one hand-written piece: RowReader, on SQLite and PostgreSQL alike."""
+"""The database layer's hand-written pieces, RowReader and raw_write, on SQLite and PostgreSQL
+alike."""
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
-from config.audit import AuditHead
-from config.db import Database
+from config.audit import AuditEvent, AuditHead
+from config.db import Database, utcnow
 from config.outage import unavailable_service
 
 HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == bindparam("id"))
@@ -40,14 +41,70 @@ def test_a_row_reader_raises_driver_errors_as_sqlalchemy_does(runtime):
     assert runtime.db.engine.pool.checkedout() == 0
 
 
+def _events(db):
+    return db.compile(AuditEvent.__table__.insert())
+
+
+def _event(seq, **details):
+    return {
+        "seq": seq,
+        "at": utcnow(),
+        "event": "test.raw",
+        "actor": None,
+        "subject": "s",
+        "client_id": None,
+        "ip": None,
+        "details": details,
+        "prev_hash": "0" * 64,
+        "hash": "1" * 64,
+    }
+
+
+def test_a_raw_write_commits_its_rows_with_their_values_converted_as_sqlalchemy_would(runtime):
+    db = runtime.db
+    rows = [_event(1, scope="openid", n=1), _event(2, nested={"a": [1, 2]})]
+    with db.raw_write() as transaction:
+        transaction.executemany(_events(db), rows)
+        transaction.execute(
+            db.compile(AuditHead.__table__.insert()), {"id": 5, "seq": 2, "hash": "h"}
+        )
+        head = select(AuditHead.seq).where(AuditHead.id == bindparam("head_id"))
+        assert transaction.one(db.compile(head), {"head_id": 5}) == (2,)
+    with db.read() as session:
+        stored = session.query(AuditEvent).order_by(AuditEvent.seq).all()
+    assert [(e.at, e.details) for e in stored] == [(r["at"], r["details"]) for r in rows]
+
+
+def test_a_raw_write_rolls_back_on_error_and_gives_back_its_connection(runtime):
+    db = runtime.db
+    with pytest.raises(IntegrityError), db.raw_write() as transaction:
+        transaction.execute(_events(db), _event(1))
+        transaction.execute(_events(db), _event(1))  # the same seq again
+    assert db.engine.pool.checkedout() == 0
+    with db.raw_write() as transaction:  # no transaction was left open to block this one
+        missing = select(AuditHead.seq).where(AuditHead.id == bindparam("head_id"))
+        with pytest.raises(NoResultFound):
+            transaction.one(db.compile(missing), {"head_id": 99})
+    with db.read() as session:
+        assert session.query(AuditEvent).count() == 0
+
+
+def _raw_write(db):
+    with db.raw_write():
+        pass
+
+
+@pytest.mark.parametrize(
+    "access", [lambda db: db.row_reader(HEAD)(id=1), _raw_write], ids=["row_reader", "raw_write"]
+)
 @pytest.mark.parametrize(
     "url",
     ["sqlite:////nonexistent-onetrip-dir/onetrip.db", "postgresql+psycopg://test@127.0.0.1:9/test"],
     ids=["sqlite", "postgresql"],
 )
-def test_an_unreachable_database_reads_as_unavailable(url):
+def test_an_unreachable_database_reads_as_unavailable(url, access):
     db = Database(url)
     with pytest.raises(DBAPIError) as raised:
-        db.row_reader(HEAD)(id=1)
+        access(db)
     assert unavailable_service(raised.value) == "database"
     db.dispose()
