@@ -341,9 +341,11 @@ def row(
     }
 
 
-def _cell(value) -> str:
+def _cell(value, column: str) -> str:
     if value is None:
         return "-"
+    if column == "ratio" and value < 10:  # 0.9 would hide which side of a 0.9 bound it is
+        return f"{value:.2f}"
     if isinstance(value, float):
         return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
     return str(value)
@@ -352,7 +354,7 @@ def _cell(value) -> str:
 def table(rows: Sequence[dict]) -> str:
     """The rows as one aligned text table (benchmark | ours | unit | peer | peer name | ratio)."""
     heads = ("benchmark", "ours", "unit", "peer", "peer name", "ratio")
-    cells = [[_cell(r.get(c)) for c in COLUMNS] for r in rows]
+    cells = [[_cell(r.get(c), c) for c in COLUMNS] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
     right = {1, 3, 5}
 
