@@ -4,8 +4,9 @@ One wrk thread per connection, so each Lua state knows what its last request was
 thread keeps its own refresh-token chain (each answer's tokens are its next requests'),
 and picks each request by weight among password logins, refreshes, UserInfo calls, OCSP
 requests (with a nonce, so every answer is signed fresh) and PDF verifications. The run
-fails if any answer is a 5xx or not what that request should get, or if the server logged
-an error; it prints p50/p99 latency over all requests and the rate of each kind.
+fails if any answer is a 5xx or not what that request should get, if the server logged
+an error, or if the audit log is not one intact chain holding at least an event per login
+afterwards; it prints p50/p99 latency over all requests and the rate of each kind.
 
 Not part of ``make bench`` (it runs for minutes): ``make load`` or
 ``.venv/bin/python -m bench.load [--seconds 300] [--connections 8] [--json]``.
@@ -29,7 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from bench.common import BenchError, onetrip_server
+from bench.common import ONETRIP, BenchError, onetrip_server
 from bench.oidc import PASSWORD, REDIRECT_URI, CodeFlow, _csrf
 
 #: Relative weights of the request kinds in the mix.
@@ -239,6 +240,7 @@ def soak(seconds: int, connections: int) -> dict:
         raw = json.loads(line.removeprefix("LOAD_RESULT "))
         log = Path(server.env["ONETRIP_DATA_DIR"]).parent / "serve.log"
         errors = [ln for ln in log.read_text(errors="replace").splitlines() if _is_error(ln)]
+        chain = _audit_chain(server.env)
     kinds: dict[str, list[int]] = {}
     for thread in raw["threads"]:
         for kind, counts in thread.items():
@@ -256,7 +258,21 @@ def soak(seconds: int, connections: int) -> dict:
         },
         "server_errors_logged": len(errors),
         "first_error": errors[0][:300] if errors else None,
+        "audit": chain,
     }
+
+
+def _audit_chain(env: dict[str, str]) -> dict:
+    """``onetrip audit verify`` once the last batch of events has landed: both workers
+    appended to one chain throughout, most events in batches of their own."""
+    time.sleep(0.5)  # ten times the batch delay
+    result = subprocess.run(
+        [ONETRIP, "audit", "verify", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    try:
+        return json.loads(result.stdout)
+    except ValueError as exc:
+        raise BenchError(f"onetrip audit verify: {result.stderr.strip()}") from exc
 
 
 def _is_error(line: str) -> bool:
@@ -270,10 +286,13 @@ def _is_error(line: str) -> bool:
 
 def passed(report: dict) -> bool:
     kinds = report["kinds"].values()
+    logins = report["kinds"].get("login", {}).get("ok", 0)
     return (
         not report["server_errors_logged"]
         and not report["socket_errors"]
         and all(k["5xx"] == 0 and k["unexpected"] == 0 for k in kinds)
+        and report["audit"]["intact"]
+        and report["audit"]["rows"] >= logins  # every login left its event
     )
 
 
@@ -301,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  server errors logged: {report['server_errors_logged']}"
             + (f" (first: {report['first_error']})" if report["first_error"] else "")
+        )
+        chain = report["audit"]
+        print(
+            f"  audit log: {chain['rows']:,} rows, "
+            + ("chain intact" if chain["intact"] else f"BROKEN at row {chain['first_broken']}")
         )
         print("PASS" if passed(report) else "FAIL")
     return 0 if passed(report) else 1
