@@ -257,19 +257,21 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     # -- login -------------------------------------------------------------------------
 
+    def login_page(username: str, error: str | None) -> str:
+        # The service's name is looked up only for a page: a login that succeeds needs none.
+        client_id = request.args.get("client_id")
+        client = provider.clients.get(client_id) if client_id else None
+        return render_template(
+            "login.html",
+            client_name=client.client_name if client else None,
+            username=username,
+            error=error,
+        )
+
     @bp.route("/login", methods=["GET", "POST"])
     def login():
-        client_name = None
-        if request.args.get("client_id"):
-            client = provider.clients.get(request.args["client_id"])
-            client_name = client.client_name if client else None
         if request.method == "GET":
-            return render_template(
-                "login.html",
-                client_name=client_name,
-                username=request.args.get("login_hint", ""),
-                error=None,
-            )
+            return login_page(request.args.get("login_hint", ""), None)
         check_csrf()
         username = (request.form.get("username") or "").strip().lower()[:64]
         password = request.form.get("password") or ""
@@ -283,12 +285,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 "Too many failed attempts. Try again in {minutes} minutes.",
                 minutes=max(1, (wait + 59) // 60),
             )
-            response = make_response(
-                render_template(
-                    "login.html", client_name=client_name, username=username, error=message
-                ),
-                429,
-            )
+            response = make_response(login_page(username, message), 429)
             response.headers["Retry-After"] = str(wait)
             return response
         user = provider.sign_in_records(username=username) if username else None
@@ -304,12 +301,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                     ip=ip,
                     reason="disabled" if ok and user and user.disabled else "password",
                 )
-            return render_template(
-                "login.html",
-                client_name=client_name,
-                username=username,
-                error=translate("Wrong username or password."),
-            ), 401
+            return login_page(username, translate("Wrong username or password.")), 401
         if failed_before:
             provider.login_throttle.success(username)
         metrics.login("pwd", "success")

@@ -30,6 +30,17 @@ def test_repeated_wrong_passwords_are_throttled_with_retry_after_and_audited(op)
     assert sum(e["event"] == "login.failure" and e["subject"] == username for e in events) == 5
 
 
+def test_the_login_page_names_the_service_asking_also_after_a_wrong_password(op):
+    username = create_user(op)
+    rp = RelyingParty(op, create_client(op, name="Harbour permits"))
+    browser = Browser(op)
+    page = browser.navigate(rp.authorization_url())
+    assert "/login?" in page.url and "Harbour permits" in page.text
+    refused = browser.login(page, username, "wrong")
+    assert refused.status_code == 401 and "Harbour permits" in refused.text
+    assert "Harbour permits" not in browser.navigate(f"{op.url}/login").text
+
+
 def test_form_posts_without_csrf_token_are_refused(op):
     username = create_user(op)
     session = requests.Session()
