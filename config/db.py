@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from config.per_thread import PerThread
+
 
 class Base(DeclarativeBase):
     """The one declarative base that every package's ``models.py`` uses."""
@@ -82,6 +84,7 @@ class Database:
                 connect_args={"connect_timeout": 5},
             )
         writer = self.engine.execution_options(onetrip_write=True)
+        self._readers = PerThread(self._open_reader)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
 
@@ -130,10 +133,41 @@ class Database:
 
     def row_reader(self, statement: Select) -> RowReader:
         """A :class:`RowReader` of ``statement`` on this database."""
-        return RowReader(self.engine, statement)
+        return RowReader(self.engine, self._readers, statement)
+
+    def _open_reader(self) -> Any:
+        """A DBAPI connection for this thread's :class:`RowReader` calls, out of the pool
+        and reading outside any transaction."""
+        checkout = _Checkout(self.engine)
+        fairy = checkout.connection
+        fairy.detach()
+        connection = fairy.dbapi_connection
+        if not self.is_sqlite:  # SQLite's already is (see _sqlite_engine)
+
+            def autocommit() -> None:
+                connection.rollback()  # the pool's ping may have opened a transaction
+                connection.autocommit = True
+
+            checkout.run("", (), autocommit)
+        return connection
 
     def dispose(self) -> None:
+        """Close the pool's connections, and this thread's reading one (before a fork)."""
+        if (reader := self._readers.held()) is not None:
+            reader.close()
+            self._readers.discard()
         self.engine.dispose()
+
+
+def _wrapped(dialect: Any, exc: Exception, sql: str, args: Any, *, invalidated: bool) -> DBAPIError:
+    return DBAPIError.instance(
+        sql,
+        args,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
 
 
 class _Checkout:
@@ -150,7 +184,7 @@ class _Checkout:
         try:
             self.connection = engine.raw_connection()
         except self.driver_error as exc:
-            raise self._wrapped(exc, "", (), invalidated=True) from exc
+            raise _wrapped(self._dialect, exc, "", (), invalidated=True) from exc
 
     def run(self, sql: str, args: Any, call: Callable[[], Any]) -> Any:
         """``call()``, which runs ``sql`` with ``args`` on this connection."""
@@ -160,33 +194,30 @@ class _Checkout:
             lost = self._dialect.is_disconnect(exc, self.connection.dbapi_connection, None)
             if lost:
                 self.connection.invalidate(exc)
-            raise self._wrapped(exc, sql, args, invalidated=lost) from exc
-
-    def _wrapped(self, exc: Exception, sql: str, args: Any, *, invalidated: bool) -> DBAPIError:
-        return DBAPIError.instance(
-            sql,
-            args,
-            exc,
-            self.driver_error,
-            connection_invalidated=invalidated,
-            dialect=self._dialect,
-        )
+            raise _wrapped(self._dialect, exc, sql, args, invalidated=lost) from exc
 
 
 class RowReader:
-    """Reads at most one row of a SELECT through a pooled DBAPI cursor; compiled once.
+    """Reads at most one row of a SELECT on a DBAPI connection of the calling thread's own;
+    compiled once.
 
     For the one read on a hot path that has a budget: a password login may add no more
     than a tenth to its Argon2id hash. SQLAlchemy has no lighter path than its Connection,
     whose events, result objects and, on SQLite, our BEGIN and its ROLLBACK cost five
-    times the query itself, and 0.6 ms with the CPU caches cold after a hash (this: 0.2).
-    Errors are SQLAlchemy's (see :class:`_Checkout`). Values come as the driver gives them
-    (SQLite booleans are 0 and 1), named by column.
+    times the query itself, and 0.6 ms with the CPU caches cold after a hash; taking a
+    raw connection from the pool and giving it back still cost 0.1 ms of the 0.2 left, and
+    on PostgreSQL two round trips (the pool's ping and its rollback). The thread's own
+    connection reads outside transactions, so it holds no snapshot or lock between calls.
+    Errors are SQLAlchemy's (see :class:`_Checkout`); a connection the driver reports lost
+    is closed, and a call that found its kept connection lost (the server restarted since)
+    is tried once more on a new one. Values come as the driver gives them (SQLite booleans
+    are 0 and 1), named by column.
     """
 
-    def __init__(self, engine: Engine, statement: Select) -> None:
+    def __init__(self, engine: Engine, connections: PerThread, statement: Select) -> None:
         compiled = statement.compile(dialect=engine.dialect)
-        self._engine = engine
+        self._dialect = engine.dialect
+        self._connections = connections
         self._sql = str(compiled)
         self._positions = compiled.positiontup if compiled.positional else None
         self._row = namedtuple("Row", statement.selected_columns.keys())._make
@@ -194,17 +225,31 @@ class RowReader:
     def __call__(self, **params: Any) -> Any:
         """The row as a named tuple of the statement's columns, or None."""
         args = params if self._positions is None else tuple(params[k] for k in self._positions)
-        checkout = _Checkout(self._engine)
-        try:
-            cursor = checkout.connection.cursor()
+        error = self._dialect.loaded_dbapi.Error
+        kept = self._connections.held() is not None
+        while True:
+            connection = self._connections.get()
             try:
-                checkout.run(self._sql, args, lambda: cursor.execute(self._sql, args))
-                found = checkout.run(self._sql, args, cursor.fetchone)
-                return None if found is None else self._row(found)
-            finally:
-                cursor.close()
+                found = self._fetch(connection, args)
+            except error as exc:
+                lost = self._dialect.is_disconnect(exc, connection, None)
+                if lost:
+                    with suppress(error):
+                        connection.close()
+                    self._connections.discard()
+                if not (lost and kept):
+                    raise _wrapped(self._dialect, exc, self._sql, args, invalidated=lost) from exc
+                kept = False  # once more, on a new connection
+                continue
+            return None if found is None else self._row(found)
+
+    def _fetch(self, connection: Any, args: Any) -> Any:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self._sql, args)
+            return cursor.fetchone()
         finally:
-            checkout.connection.close()
+            cursor.close()
 
 
 class CompiledStatement:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import socket
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from redis.commands.core import Script
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 from redis.retry import Retry
 
+from config.per_thread import PerThread
 from config.settings import Settings
 
 _servers: dict[Path, object] = {}
@@ -130,7 +130,8 @@ class HotCommands:
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._local = threading.local()
+        pool = client.connection_pool
+        self._connections = PerThread(lambda: pool.connection_class(**pool.connection_kwargs))
 
     def execute(self, *args: Any) -> Any:
         """The reply to one command, as redis-py's connection parses it (bytes, lists,
@@ -150,7 +151,7 @@ class HotCommands:
             return self.execute(*command)
 
     def _once(self, args: tuple) -> Any:
-        connection = self._connection()
+        connection = self._connections.get()
         try:
             connection.send_command(*args)
             return connection.read_response()
@@ -158,13 +159,5 @@ class HotCommands:
             raise  # Redis answered in full: the connection is in step
         except BaseException:
             connection.disconnect()
-            self._local.connection = None
+            self._connections.discard()
             raise
-
-    def _connection(self) -> redis.Connection:
-        local = self._local
-        if getattr(local, "connection", None) is None or local.pid != os.getpid():
-            pool = self._client.connection_pool
-            local.connection = pool.connection_class(**pool.connection_kwargs)
-            local.pid = os.getpid()
-        return local.connection

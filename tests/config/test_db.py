@@ -1,8 +1,10 @@
 """The database layer's hand-written pieces, RowReader and raw_write, on SQLite and PostgreSQL
 alike."""
 
+import threading
+
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from config.audit import AuditEvent, AuditHead
@@ -22,14 +24,42 @@ def test_a_row_reader_gives_the_row_by_column_name_or_none(runtime):
     assert read(id=8) is None
 
 
-def test_a_row_reader_gives_back_every_connection_it_takes(runtime):
+def test_a_row_reader_reads_on_a_connection_per_thread_that_holds_no_snapshot(runtime):
     read = runtime.db.row_reader(HEAD)
-    for n in range(50):
-        read(id=n)
-    assert runtime.db.engine.pool.checkedout() == 0
-    with runtime.db.write() as session:  # and left no transaction open to block a writer
+    assert read(id=9) is None
+    with runtime.db.write() as session:  # the reads left no lock to block a writer
         session.add(AuditHead(id=9, seq=1, hash="cd" * 32))
-    assert read(id=9).seq == 1
+    assert read(id=9).seq == 1  # and no snapshot from before the write
+    in_thread = []
+    thread = threading.Thread(target=lambda: in_thread.append(read(id=9)))
+    thread.start()
+    thread.join()
+    assert in_thread[0].seq == 1
+    assert runtime.db.engine.pool.checkedout() == 0
+    if not runtime.db.is_sqlite:
+        with runtime.db.read() as session:
+            states = session.execute(
+                text(
+                    "SELECT state FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert "idle in transaction" not in states.scalars().all()
+
+
+def test_a_row_reader_replaces_a_kept_connection_the_server_dropped(runtime):
+    if runtime.db.is_sqlite:
+        pytest.skip("a SQLite connection is a file: no server can drop it")
+    read = runtime.db.row_reader(HEAD)
+    assert read(id=1).seq == 0  # the head that migrations create
+    with runtime.db.write() as session:  # as a restart of PostgreSQL would
+        session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert read(id=1).seq == 0
 
 
 def test_a_row_reader_raises_driver_errors_as_sqlalchemy_does(runtime):
