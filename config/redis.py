@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import Script
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from config.per_thread import PerThread
@@ -138,7 +138,7 @@ class HotCommands:
         integers): ``execute("MGET", "a", "b")``."""
         try:
             return self._once(args)
-        except ConnectionError:  # not a timeout: the command may have run, once is enough
+        except redis.ConnectionError:  # not a timeout: the command may have run, once is enough
             return self._once(args)
 
     def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -155,7 +155,7 @@ class HotCommands:
         try:
             connection.send_command(*args)
             return connection.read_response()
-        except ResponseError:
+        except redis.ResponseError:
             raise  # Redis answered in full: the connection is in step
         except BaseException:
             connection.disconnect()
