@@ -138,8 +138,8 @@ class HotCommands:
         integers): ``execute("MGET", "a", "b")``."""
         try:
             return self._once(args)
-        except redis.ConnectionError:  # not a timeout: the command may have run, once is enough
-            return self._once(args)
+        except redis.ConnectionError:  # dropped: once more, on a new connection
+            return self._once(args)  # (not after a timeout: that command may have run)
 
     def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """``script`` (from ``register_script``) by its SHA-1, loaded first if need be."""
