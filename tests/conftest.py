@@ -32,7 +32,6 @@ from config.runtime import Runtime
 from config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 ONETRIP = str(Path(sys.executable).parent / "onetrip")
 
 

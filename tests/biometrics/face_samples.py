@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,15 @@ from PIL import Image
 
 from biometrics import engine
 
-FACES = Path(__file__).resolve().parents[3] / "shared" / "faces"
+#: The project's test photos: ``../shared/faces`` beside the checkout, or ONETRIP_FACES_DIR.
+FACES = Path(
+    os.environ.get("ONETRIP_FACES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "faces"
+)
+if not (FACES / "manifest.csv").is_file():
+    raise FileNotFoundError(
+        f"the face tests need the project's test photos and their manifest.csv in {FACES}: "
+        "put the shared directory beside this checkout, or set ONETRIP_FACES_DIR"
+    )
 MANIFEST = list(csv.DictReader((FACES / "manifest.csv").open()))
 
 
