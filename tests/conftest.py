@@ -31,6 +31,9 @@ from sqlalchemy import create_engine, text
 from config.runtime import Runtime
 from config.settings import Settings, load_settings
 
+#: Page-test fixtures (Playwright with Debian's Chromium, axe-core) for every package's tests.
+pytest_plugins = ["tests.browser"]
+
 ROOT = Path(__file__).resolve().parent.parent
 ONETRIP = str(Path(sys.executable).parent / "onetrip")
 
