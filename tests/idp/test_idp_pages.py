@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.browser import DESKTOP, PHONE, assert_accessible, new_context
 
 
