@@ -126,6 +126,19 @@ class FaceService:
         with self.runtime.db.read() as session:
             return session.scalar(select(func.count()).where(FaceTemplate.user_id == user_id))
 
+    def describe(self, user_id: int) -> list[dict]:
+        """What is stored about the citizen's templates, never the templates themselves
+        (for the citizen's data export)."""
+        with self.runtime.db.read() as session:
+            rows = session.execute(
+                select(FaceTemplate.id, FaceTemplate.model, FaceTemplate.created_at)
+                .where(FaceTemplate.user_id == user_id)
+                .order_by(FaceTemplate.id)
+            ).all()
+        return [
+            {"id": i, "model": model, "created_at": at.isoformat() + "Z"} for i, model, at in rows
+        ]
+
     def delete(self, user_id: int, *, actor: str | None = None, ip: str | None = None) -> int:
         """Delete every template of the citizen; returns how many there were."""
         with self.runtime.db.write() as session:

@@ -31,6 +31,7 @@ from certs.authority import Authority, Status, serial_hex
 from certs.builders import algorithm_identifier
 from config import metrics
 from config.db import utcnow
+from config.hourly import HourlyCounter
 from config.memo import per_owner
 
 MALFORMED_REQUEST = der.sequence(der.enumerated(1))
@@ -90,6 +91,8 @@ class Responder:
         self._validity = timedelta(seconds=authority.settings.ocsp_validity)
         self._cache: dict[tuple[bytes, bytes], tuple[float, bytes]] = {}
         self._cache_lock = threading.Lock()
+        # Issue 17: answers per hour for the console's overview (OCSP is not audited).
+        self.answers = HourlyCounter(lambda: authority.runtime.redis, "ocsp")
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class Responder:
     def _answer(self, cert_ids: list[_CertId], nonce: bytes | None) -> bytes:
         statuses = [self._status(c) for c in cert_ids]
         metrics.ocsp_answers(statuses)
+        self.answers.add()
         cache_key = None
         if nonce is None and len(cert_ids) == 1:
             cache_key = (cert_ids[0].der, statuses[0].encode())

@@ -88,6 +88,9 @@ class Settings:
     signing_font: str = ""  # font (.otf/.ttf/.ttc) for visible stamps; empty: Noto Sans CJK SC
     csc_sad_ttl: int = 300  # lifetime of CSC signature activation data, seconds
 
+    # The operator's console (issue 17).
+    console_step_up_max_age: int = 600  # how recent a face check or TOTP code must be for /admin
+
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed

@@ -52,3 +52,8 @@ class Throttle:
 
     def success(self, account: str) -> None:
         self.r.delete(self._keys(account, None)[0][0])
+
+    def unlock(self, account: str) -> None:
+        """An operator's unlock: forget the account's failures at once. The per-address
+        counters stay: an address that guessed at many accounts is not pardoned."""
+        self.r.delete(self._keys(account, None)[0][0])

@@ -43,6 +43,12 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from idp.web import create_blueprint as idp_blueprint
 
     app.register_blueprint(idp_blueprint(runtime, require_token))
+    # Issue 17: the steps after a password, the account's security pages, the console.
+    from idp import account_security, console, login_steps
+
+    app.register_blueprint(login_steps.bp)
+    app.register_blueprint(account_security.bp)
+    console.register(app)
     # Domain packages register here, in dependency order.
     from certs.web import create_blueprint as certs_blueprint
 

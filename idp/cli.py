@@ -141,6 +141,7 @@ def users_create(
                 email=email,
                 password=password,
                 phone_number=phone,
+                settings=runtime.settings,
             )
             data = {
                 "username": user.username,
@@ -161,44 +162,218 @@ def users_list(runtime: Runtime, as_json: bool) -> None:
     from sqlalchemy import select
 
     from idp.models import User
+    from idp.operators import operators
 
     with _ready(runtime).db.read() as session:
+        roles: dict[str, list[str]] = {}
+        for username, role in operators(session):
+            roles.setdefault(username, []).append(role)
         rows = [
-            {"username": u.username, "name": u.name, "email": u.email, "disabled": u.disabled}
+            {
+                "username": u.username,
+                "name": u.name,
+                "email": u.email,
+                "disabled": u.disabled,
+                "roles": roles.get(u.username, []),
+            }
             for u in session.scalars(select(User).order_by(User.id))
         ]
     emit(rows, as_json)
 
 
-@users.command("disable")
-@click.argument("username")
-@pass_runtime
-def users_disable(runtime: Runtime, username: str) -> None:
-    """Disable an account and end its sessions; its tokens stop working."""
-    from sqlalchemy import select
+def _citizen_change(change):
+    """Run one change of :mod:`idp.citizens`; a refusal is one line on stderr."""
+    from idp.users import UserError
 
-    from idp.logout import end_all_sessions
-    from idp.models import Grant
-    from idp.provider import Provider
-    from idp.users import UserError, get_user
-
-    provider = Provider(_ready(runtime))
     try:
-        with runtime.db.write() as session:
-            user = get_user(session, username)
-            user.disabled = True
-            grants = list(
-                session.scalars(
-                    select(Grant.id).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
-                )
-            )
-            provider.tokens.revoke_grants(session, grants, reason="user_disabled", actor="cli")
-            audit_log.record(session, "user.disable", actor="cli", subject=user.username)
-            user_id = user.id
+        return change()
     except UserError as exc:
         raise CliError(str(exc)) from None
-    end_all_sessions(provider, user_id, actor="cli")
-    click.echo(f"disabled {username}")
+
+
+def _provider(runtime: Runtime):
+    from idp.provider import Provider
+
+    return Provider(_ready(runtime))
+
+
+@users.command("disable")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_disable(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Disable an account and end its sessions; its tokens stop working."""
+    from idp import citizens
+
+    changed = _citizen_change(
+        lambda: citizens.set_disabled(_provider(runtime), username, True, actor="cli")
+    )
+    emit(
+        {"username": username, "disabled": True, "changed": changed},
+        as_json,
+        text=f"disabled {username}" if changed else f"{username} was already disabled",
+    )
+
+
+@users.command("enable")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_enable(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Enable a disabled account."""
+    from idp import citizens
+
+    changed = _citizen_change(
+        lambda: citizens.set_disabled(_provider(runtime), username, False, actor="cli")
+    )
+    emit(
+        {"username": username, "disabled": False, "changed": changed},
+        as_json,
+        text=f"enabled {username}" if changed else f"{username} was not disabled",
+    )
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option(
+    "--temporary/--permanent",
+    default=True,
+    show_default=True,
+    help="A temporary password must be replaced at the next login.",
+)
+@json_option
+@pass_runtime
+def users_set_password(runtime: Runtime, username: str, temporary: bool, as_json: bool) -> None:
+    """Set a password read from standard input; the account's sessions end."""
+    from idp import citizens
+    from idp.users import get_user, set_password
+
+    password = read_secret_from_stdin("New password")
+    provider = _provider(runtime)
+
+    def permanent() -> None:
+        with provider.db.write() as session:
+            set_password(
+                session, provider.passwords, get_user(session, username), password, actor="cli"
+            )
+
+    if temporary:
+        _citizen_change(
+            lambda: citizens.set_temporary_password(provider, username, password, actor="cli")
+        )
+    else:
+        _citizen_change(permanent)
+    emit(
+        {"username": username, "temporary": temporary},
+        as_json,
+        text=f"password of {username} set" + (" (temporary)" if temporary else ""),
+    )
+
+
+@users.command("unlock")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_unlock(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Forget an account's failed logins, so a throttled citizen may try again at once."""
+    from idp import citizens
+
+    _citizen_change(lambda: citizens.unlock(_provider(runtime), username, actor="cli"))
+    emit({"username": username, "unlocked": True}, as_json, text=f"unlocked {username}")
+
+
+@users.command("end-sessions")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_end_sessions(runtime: Runtime, username: str, as_json: bool) -> None:
+    """End every SSO session of an account (services are told by back-channel logout)."""
+    from idp import citizens
+
+    ended = _citizen_change(
+        lambda: citizens.end_sessions(_provider(runtime), username, actor="cli")
+    )
+    emit(
+        {"username": username, "sessions_ended": ended},
+        as_json,
+        text=f"ended {ended} session(s) of {username}",
+    )
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Confirm: the account and its face templates are erased.")
+@json_option
+@pass_runtime
+def users_delete(runtime: Runtime, username: str, yes: bool, as_json: bool) -> None:
+    """Erase an account: personal data, face templates, authenticator, consents, grants."""
+    from biometrics.service import FaceService
+    from idp import citizens
+
+    if not yes:
+        raise CliError(f"erasing {username} cannot be undone: add --yes to confirm")
+    provider = _provider(runtime)
+    result = _citizen_change(
+        lambda: citizens.erase(provider, FaceService(runtime), username, actor="cli")
+    )
+    emit(result, as_json, text=f"erased {username}")
+
+
+@users.command("export")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_export(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Print everything kept about an account as JSON (the citizen's right of access)."""
+    from biometrics.service import FaceService
+    from idp import citizens
+
+    provider = _provider(runtime)
+    data = _citizen_change(
+        lambda: citizens.export(provider, FaceService(runtime), username, actor="cli")
+    )
+    emit(data, True)
+
+
+@users.command("grant-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["administrator", "helpdesk", "auditor"]))
+@json_option
+@pass_runtime
+def users_grant_role(runtime: Runtime, username: str, role: str, as_json: bool) -> None:
+    """Make an account an operator of the console (/admin) with ROLE."""
+    _role_change(runtime, username, role, grant=True, as_json=as_json)
+
+
+@users.command("revoke-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["administrator", "helpdesk", "auditor"]))
+@json_option
+@pass_runtime
+def users_revoke_role(runtime: Runtime, username: str, role: str, as_json: bool) -> None:
+    """Take an operator's ROLE away."""
+    _role_change(runtime, username, role, grant=False, as_json=as_json)
+
+
+def _role_change(runtime: Runtime, username: str, role: str, *, grant: bool, as_json: bool):
+    from idp.operators import grant_role, revoke_role, roles_of
+    from idp.users import get_user
+
+    def change():
+        with _ready(runtime).db.write() as session:
+            user = get_user(session, username)
+            changed = (grant_role if grant else revoke_role)(session, user, role, actor="cli")
+            return changed, sorted(roles_of(session, user.id))
+
+    changed, roles = _citizen_change(change)
+    verb = "granted" if grant else "revoked"
+    emit(
+        {"username": username, "roles": roles, "changed": changed},
+        as_json,
+        text=f"{verb} {role} for {username}"
+        if changed
+        else f"nothing to change: {', '.join(roles) or 'no roles'}",
+    )
 
 
 # -- clients -------------------------------------------------------------------------------

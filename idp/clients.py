@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -37,7 +38,10 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 ID_TOKEN_ALGS = ("RS256", "ES256")
 FACE_ACR = "urn:onetrip:acr:face"
 PASSWORD_ACR = "urn:onetrip:acr:pwd"
-ACR_VALUES = (PASSWORD_ACR, FACE_ACR)
+TOTP_ACR = "urn:onetrip:acr:totp"  # password and an authenticator app's code (issue 17)
+ACR_VALUES = (PASSWORD_ACR, TOTP_ACR, FACE_ACR)
+#: A scope as RFC 6749 3.3 allows it, narrowed to what an operator would type.
+SCOPE_TOKEN = re.compile(r"^[A-Za-z0-9:._-]{1,64}$")
 
 
 class ClientError(ValueError):
@@ -188,15 +192,44 @@ def create_client(
 
 
 def update_client(
-    session: Session, settings: Settings, row: Client, metadata: dict, *, actor: str
+    session: Session,
+    settings: Settings,
+    row: Client,
+    metadata: dict,
+    *,
+    actor: str,
+    allowed_scopes: list[str] | None = None,
 ) -> Client:
+    """Replace a client's metadata. A client (RFC 7592) may only narrow its scopes; an
+    operator passes ``allowed_scopes`` to set what the client may ever get."""
     meta = normalise_metadata(metadata)
-    requested = set(scope_to_list(meta.get("scope") or "") or row.allowed_scopes.split())
-    allowed = [s for s in row.allowed_scopes.split() if s in requested]
+    if allowed_scopes is not None:
+        if not all(isinstance(s, str) and SCOPE_TOKEN.match(s) for s in allowed_scopes):
+            raise ClientError("scopes are words of letters, digits and ':._-'")
+        allowed = list(dict.fromkeys(allowed_scopes))
+        if "openid" not in allowed and "authorization_code" in meta["grant_types"]:
+            allowed = ["openid", *allowed]
+        row.allowed_scopes = list_to_scope(allowed)
+    else:
+        requested = set(scope_to_list(meta.get("scope") or "") or row.allowed_scopes.split())
+        allowed = [s for s in row.allowed_scopes.split() if s in requested]
     meta["scope"] = list_to_scope(allowed)
     row.metadata_ = meta
-    audit.record(session, "client.update", actor=actor, client_id=row.client_id)
+    audit.record(
+        session, "client.update", actor=actor, client_id=row.client_id, scope=meta["scope"]
+    )
     return row
+
+
+def rotate_secret(session: Session, settings: Settings, row: Client, *, actor: str) -> str:
+    """A new secret for a confidential client, returned once; the old one stops working
+    as soon as the change commits and :func:`clients_changed` is called."""
+    if row.metadata_.get("token_endpoint_auth_method") in ("none", "private_key_jwt"):
+        raise ClientError("this client authenticates without a secret")
+    secret = secrets.token_urlsafe(32)
+    row.secret_hash = secret_digest(settings, secret)
+    audit.record(session, "client.rotate_secret", actor=actor, client_id=row.client_id)
+    return secret
 
 
 def delete_client(session: Session, client_id: str, *, actor: str) -> bool:

@@ -18,6 +18,7 @@ from biometrics.service import FaceService
 from config import audit
 from idp.clients import FACE_ACR
 from idp.i18n import current_locale
+from idp.login_steps import safe_next
 from idp.models import User
 from idp.provider import Provider
 from idp.security import check_csrf
@@ -100,7 +101,8 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                         )
                     if params.get("client_id"):
                         return redirect(url_for("idp.authorize", **params))
-                    return redirect(url_for("idp.account"))
+                    # Issue 17: back to the console page that asked for a fresh factor.
+                    return redirect(safe_next(params.get("next")) or url_for("idp.account"))
                 error = face_message(FaceError("challenge_failed"))
             except FaceError as exc:
                 error = face_message(exc)

@@ -1,4 +1,5 @@
-"""The provider's tables: citizens, clients, consents, grants, refresh tokens, signing keys."""
+"""The provider's tables: citizens, clients, consents, grants, refresh tokens, signing keys,
+operators' roles and authenticator apps (TOTP)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -35,6 +37,8 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     always_face: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set with a temporary password (an operator's reset): the next login must choose a new one.
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -127,3 +131,53 @@ class InitialAccessToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# -- issue 17: operators and second factors ------------------------------------------------
+
+
+class OperatorRole(Base):
+    """A console role held by an account: ``administrator``, ``helpdesk`` or ``auditor``."""
+
+    __tablename__ = "operator_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TotpCredential(Base):
+    """An authenticator app (RFC 6238). ``sealed`` is the secret under ``config.sealing``;
+    ``last_step`` is the time step of the newest code accepted, so no code counts twice."""
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code for a lost authenticator, stored as a keyed hash."""
+
+    __tablename__ = "totp_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ErasedAccount(Base):
+    """What is left of an erased account: a keyed hash of its username, so that the name is
+    never given to someone else (audit rows keep naming the old holder) yet not stored."""
+
+    __tablename__ = "erased_accounts"
+
+    username_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -42,11 +42,7 @@ def create_blueprint(runtime: Runtime, provider) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz():
-        checks = {
-            "database": _check(lambda: _ping_database(runtime)),
-            "redis": _check(runtime.redis.ping),
-            "keys": _check(lambda: provider.keyring.signing_key("ES256")),
-        }
+        checks = readiness(runtime, provider)
         failed = [name for name, result in checks.items() if result != "ok"]
         response = jsonify(
             status="unavailable" if failed else "ready", checks=checks, failed=failed
@@ -63,6 +59,16 @@ def create_blueprint(runtime: Runtime, provider) -> Blueprint:
         return Response(body, content_type=content_type)
 
     return bp
+
+
+def readiness(runtime: Runtime, provider) -> dict[str, str]:
+    """What ``/readyz`` checks (also shown on the console's overview): each of the
+    database, Redis and the signing keys, ``ok`` or why not."""
+    return {
+        "database": _check(lambda: _ping_database(runtime)),
+        "redis": _check(runtime.redis.ping),
+        "keys": _check(lambda: provider.keyring.signing_key("ES256")),
+    }
 
 
 def _ping_database(runtime: Runtime) -> None:

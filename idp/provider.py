@@ -12,6 +12,7 @@ from idp.keys import KeyRing
 from idp.passwords import Passwords
 from idp.sso import SsoStore
 from idp.tokens import TokenService
+from idp.totp import Authenticators
 from idp.users import SIGN_IN_COLUMNS
 
 
@@ -51,3 +52,8 @@ class Provider:
     @cached_property
     def login_throttle(self) -> Throttle:
         return Throttle(self.runtime.redis, self.settings, "login")
+
+    @cached_property
+    def authenticators(self) -> Authenticators:
+        """Authenticator apps (TOTP) of the accounts, with their own throttle."""
+        return Authenticators(self.db, self.runtime.redis, self.settings)

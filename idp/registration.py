@@ -34,15 +34,37 @@ from idp.provider import Provider
 from idp.tokens import digest
 
 
-def create_initial_token(session, days: int = 7) -> str:
+def create_initial_token(session, days: int = 7, *, actor: str = "cli") -> str:
     raw = secrets.token_urlsafe(32)
     session.add(
         InitialAccessToken(
             token_hash=digest(raw), created_at=utcnow(), expires_at=utcnow() + timedelta(days=days)
         )
     )
-    audit.record(session, "client.initial_token", actor="cli", days=days)
+    audit.record(session, "client.initial_token", actor=actor, days=days, token=digest(raw)[:12])
     return raw
+
+
+def initial_tokens(session) -> list[InitialAccessToken]:
+    """Every initial access token, newest first (only their hashes are stored)."""
+    return list(
+        session.scalars(select(InitialAccessToken).order_by(InitialAccessToken.created_at.desc()))
+    )
+
+
+def revoke_initial_token(session, token_id: str, *, actor: str) -> bool:
+    """Expire the token whose hash starts with ``token_id`` (the 12 characters the console
+    shows); False if there is none or it had expired."""
+    if len(token_id) != 12 or not all(c in "0123456789abcdef" for c in token_id):
+        return False
+    row = session.scalar(
+        select(InitialAccessToken).where(InitialAccessToken.token_hash.startswith(token_id))
+    )
+    if row is None or row.expires_at <= utcnow():
+        return False
+    row.expires_at = utcnow()
+    audit.record(session, "client.initial_token.revoke", actor=actor, token=token_id)
+    return True
 
 
 def _bearer() -> str:

@@ -1,15 +1,17 @@
-"""Citizens' accounts: creation, lookup, password checks."""
+"""Citizens' accounts: creation, lookup, password checks and every change of a password."""
 
 from __future__ import annotations
 
 import re
 import secrets
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from config import audit
-from idp.models import User
+from config.settings import Settings
+from idp.clients import secret_digest
+from idp.models import ErasedAccount, TotpCredential, User
 from idp.passwords import Passwords
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
@@ -39,7 +41,10 @@ def create_user(
     password: str,
     phone_number: str | None = None,
     actor: str = "cli",
+    settings: Settings | None = None,
 ) -> User:
+    """A new account. With ``settings``, a username that belonged to an erased account is
+    refused (the console and the CLI pass them; see :func:`erased_name`)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise UserError("username must be 3-64 characters of a-z, 0-9, '.', '_' or '-'")
@@ -50,6 +55,8 @@ def create_user(
     validate_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
+    if settings is not None and session.get(ErasedAccount, erased_name(settings, username)):
+        raise UserError(f"the username {username!r} belonged to an erased account")
     user = User(
         username=username,
         public_sub=secrets.token_urlsafe(16),
@@ -71,10 +78,16 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
-#: What a password login needs of an account, read on every attempt (see ``RowReader``).
-SIGN_IN_COLUMNS = select(User.id, User.username, User.password_hash, User.disabled).where(
-    User.username == bindparam("username")
-)
+#: What a password login needs of an account, read on every attempt (see ``RowReader``):
+#: with whether a second step must follow the password (idp/login_steps.py).
+SIGN_IN_COLUMNS = select(
+    User.id,
+    User.username,
+    User.password_hash,
+    User.disabled,
+    User.password_must_change,
+    exists().where(TotpCredential.user_id == User.id).label("has_totp"),
+).where(User.username == bindparam("username"))
 
 
 def get_user(session: Session, username: str) -> User:
@@ -82,3 +95,33 @@ def get_user(session: Session, username: str) -> User:
     if user is None:
         raise UserError(f"no user {username!r}")
     return user
+
+
+def erased_name(settings: Settings, username: str) -> str:
+    """The tombstone of ``username``: a keyed hash, so the name itself is not kept."""
+    return secret_digest(settings, f"erased-username:{username.strip().lower()}")
+
+
+def set_password(
+    session: Session,
+    passwords: Passwords,
+    user: User,
+    password: str,
+    *,
+    actor: str,
+    temporary: bool = False,
+    ip: str | None = None,
+) -> None:
+    """Every password change goes through here: the citizen's own, a forced change at
+    login, an operator's temporary password and the CLI's. ``temporary`` makes the next
+    login ask for a new one. The strength rules live in :func:`validate_password`."""
+    validate_password(password)
+    user.password_hash = passwords.hash(password)
+    user.password_must_change = temporary
+    audit.record(
+        session,
+        "user.password.temporary" if temporary else "user.password.change",
+        actor=actor,
+        subject=user.username,
+        ip=ip,
+    )

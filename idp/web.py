@@ -24,9 +24,9 @@ from sqlalchemy import select
 from config import audit, metrics
 from config.audit import AuditEvent
 from config.runtime import Runtime
-from idp import face_step, registration
+from idp import face_step, login_steps, registration
 from idp import logout as logout_service
-from idp.clients import FACE_ACR, PASSWORD_ACR
+from idp.clients import FACE_ACR, PASSWORD_ACR, TOTP_ACR
 from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
 from idp.discovery import metadata
 from idp.errors import ApiError
@@ -105,7 +105,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         wanted = (params.get("acr_values") or "").split() or client.metadata.get(
             "default_acr_values", []
         )
-        return FACE_ACR if FACE_ACR in wanted else PASSWORD_ACR
+        if FACE_ACR in wanted:
+            return FACE_ACR
+        return TOTP_ACR if TOTP_ACR in wanted else PASSWORD_ACR  # issue 17
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -190,6 +192,13 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                     redirect_uri, "interaction_required", "A face check is needed.", state
                 )
             return redirect(url_for("idp.face_step", **params.to_dict()))
+        # Issue 17: a service asking for an authenticator app's code.
+        if acr == TOTP_ACR and "otp" not in sso.amr:
+            if "none" in prompts:
+                return error_redirect(
+                    redirect_uri, "interaction_required", "A one-time code is needed.", state
+                )
+            return redirect(url_for("login_steps.totp", **params.to_dict()))
         scopes = scope_to_list(grant.request.scope) or []
         missing = missing_scopes_for(user.id, client.client_id, scopes)
         if missing or "consent" in prompts:
@@ -213,6 +222,10 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     def issue_code(grant, sso: SsoSession, scopes: list[str]):
         end_user = EndUser.from_session(sso, scopes)
+        # Issue 17: a session with several second factors names the one this service asked
+        # for (a face session that also gave a code answers an acr=totp request with totp).
+        if required_acr(grant.request.client, request.values) == TOTP_ACR and "otp" in sso.amr:
+            end_user.acr = TOTP_ACR
         response = server.create_authorization_response(grant_user=end_user, grant=grant)
         location = response.headers.get("Location")
         if location:
@@ -314,6 +327,11 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         provider.runtime.audit.record(
             "login.success", actor=user.username, subject=user.username, ip=ip, method="pwd"
         )
+        # Issue 17: an authenticator app's code, or a new password in place of an
+        # operator's temporary one, comes before the session (idp/login_steps.py).
+        step = login_steps.continue_after_password(provider, user, needs_totp=bool(user.has_totp))
+        if step is not None:
+            return step
         old = current_sso()
         if old is not None:
             logout_service.end_session(provider, old.sid, reason="new_login")
@@ -327,7 +345,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         )
         args = request.args.to_dict()
         target = (
-            url_for("idp.authorize", **args) if args.get("client_id") else url_for("idp.account")
+            url_for("idp.authorize", **args)
+            if args.get("client_id")
+            else login_steps.safe_next(args.get("next")) or url_for("idp.account")  # issue 17
         )
         return set_sso_cookie(redirect(target), secret)
 

@@ -71,6 +71,22 @@ def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> Non
         raise CliError(exc.message) from None
 
 
+@departments.command("remove-member")
+@click.argument("code")
+@click.argument("username")
+@json_option
+@pass_runtime
+def remove_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
+    """Stop USERNAME from signing on behalf of department CODE."""
+    from signing import departments as depts
+    from signing.departments import DepartmentError
+
+    try:
+        emit(depts.remove_member(_ready(runtime), code, username, actor="cli"), as_json)
+    except DepartmentError as exc:
+        raise CliError(exc.message) from None
+
+
 @departments.command("list")
 @json_option
 @pass_runtime

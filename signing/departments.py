@@ -106,6 +106,27 @@ def add_member(runtime: Runtime, code: str, username: str, actor: str | None = N
     return get(runtime, code)
 
 
+def remove_member(runtime: Runtime, code: str, username: str, actor: str | None = None) -> dict:
+    """Take USERNAME's right to sign for ``code`` away (refused if it had none)."""
+    with runtime.db.write() as session:
+        dept = _department(session, code)
+        user_id = session.execute(
+            select(User.id).where(User.username == username)
+        ).scalar_one_or_none()
+        member = session.get(Member, (dept.id, user_id)) if user_id is not None else None
+        if member is None:
+            raise DepartmentError("not_a_member", f"{username} is not a member of {code}", 404)
+        session.delete(member)
+        audit.record(
+            session,
+            "signing.department.remove_member",
+            actor=actor,
+            subject=code,
+            username=username,
+        )
+    return get(runtime, code)
+
+
 def department_id(session, code: str) -> int:
     return _department(session, code).id
 
