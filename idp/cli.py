@@ -337,17 +337,18 @@ def users_export(runtime: Runtime, username: str, as_json: bool) -> None:
 
 @users.command("grant-role")
 @click.argument("username")
-@click.argument("role", type=click.Choice(["administrator", "helpdesk", "auditor"]))
+@click.argument("role")
 @json_option
 @pass_runtime
 def users_grant_role(runtime: Runtime, username: str, role: str, as_json: bool) -> None:
-    """Make an account an operator of the console (/admin) with ROLE."""
+    """Make an account an operator of the console (/admin): ROLE is administrator,
+    helpdesk or auditor."""
     _role_change(runtime, username, role, grant=True, as_json=as_json)
 
 
 @users.command("revoke-role")
 @click.argument("username")
-@click.argument("role", type=click.Choice(["administrator", "helpdesk", "auditor"]))
+@click.argument("role")
 @json_option
 @pass_runtime
 def users_revoke_role(runtime: Runtime, username: str, role: str, as_json: bool) -> None:
@@ -356,8 +357,8 @@ def users_revoke_role(runtime: Runtime, username: str, role: str, as_json: bool)
 
 
 def _role_change(runtime: Runtime, username: str, role: str, *, grant: bool, as_json: bool):
-    from idp.operators import grant_role, revoke_role, roles_of
-    from idp.users import get_user
+    from idp.operators import RoleError, grant_role, revoke_role, roles_of
+    from idp.users import UserError, get_user
 
     def change():
         with _ready(runtime).db.write() as session:
@@ -365,7 +366,10 @@ def _role_change(runtime: Runtime, username: str, role: str, *, grant: bool, as_
             changed = (grant_role if grant else revoke_role)(session, user, role, actor="cli")
             return changed, sorted(roles_of(session, user.id))
 
-    changed, roles = _citizen_change(change)
+    try:
+        changed, roles = change()
+    except (UserError, RoleError) as exc:
+        raise CliError(str(exc)) from None
     verb = "granted" if grant else "revoked"
     emit(
         {"username": username, "roles": roles, "changed": changed},
