@@ -13,7 +13,10 @@ Fixtures (registered for every test by ``tests/conftest.py``):
   ``new_context(chromium, width=1280)`` makes others.
 
 Helpers: :func:`serious_violations` runs axe-core and returns the violations of impact
-``serious`` or ``critical``; :func:`assert_accessible` fails with a readable list of them.
+``serious`` or ``critical``; :func:`assert_accessible` fails with a readable list of them;
+:func:`assert_fits` fails when a page is wider than its screen; :func:`screenshot` saves the
+page as ``<name>.png`` in the directory named by ``ONETRIP_SCREENSHOTS``, if set (the README's
+tour is taken that way: ``ONETRIP_SCREENSHOTS=docs/screenshots make test``).
 """
 
 from __future__ import annotations
@@ -112,3 +115,20 @@ def assert_accessible(page) -> None:
         for v in found
     ]
     assert not found, f"{page.url}:\n" + "\n".join(lines)
+
+
+def assert_fits(page, width: int) -> None:
+    """Fail if the page scrolls sideways on a screen ``width`` px wide."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{page.url} is {scroll_width} px wide on a {width} px screen"
+
+
+def screenshot(page, name: str) -> Path | None:
+    """The page as ``$ONETRIP_SCREENSHOTS/<name>.png``, when that variable is set."""
+    directory = os.environ.get("ONETRIP_SCREENSHOTS")
+    if not directory:
+        return None
+    path = Path(directory) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
