@@ -23,6 +23,4 @@ def register(app: Flask) -> None:
         faces=FaceService(runtime), activity=Activity(runtime.db, runtime.redis)
     )
     for bp in BLUEPRINTS:
-        bp.before_request(gate.guard)
-        bp.after_request(gate.headers)
         app.register_blueprint(bp)

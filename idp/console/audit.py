@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 
 from config import audit as audit_log
 from config import audit_search
-from idp.console.gate import provider, requires, who
+from idp.console.gate import console_blueprint, provider, requires, who
 from idp.i18n import translate
 
-bp = Blueprint("console_audit", __name__, url_prefix="/admin/audit", template_folder="../templates")
+bp = console_blueprint("console_audit", __name__, "/admin/audit")
 
 
 def _filter(args) -> tuple[audit_search.AuditFilter, dict, str | None]:

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from idp import citizens
-from idp.console.gate import console, page_number, provider, refusal, requires, who
+from idp.console.gate import (
+    console,
+    console_blueprint,
+    page_number,
+    provider,
+    refusal,
+    requires,
+    who,
+)
 from idp.i18n import translate
 from idp.users import UserError
 
-bp = Blueprint(
-    "console_citizens", __name__, url_prefix="/admin/citizens", template_folder="../templates"
-)
+bp = console_blueprint("console_citizens", __name__, "/admin/citizens")
 
 
 @bp.get("/")

@@ -7,21 +7,16 @@ Departments are :mod:`signing`'s; these views call :mod:`signing.departments` as
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from certs import listing
 from certs.authority import authority
 from config.db import utcnow
-from idp.console.gate import provider, refusal, requires, who
+from idp.console.gate import console_blueprint, provider, refusal, requires, who
 from idp.i18n import translate
 from signing import departments
 
-bp = Blueprint(
-    "console_departments",
-    __name__,
-    url_prefix="/admin/departments",
-    template_folder="../templates",
-)
+bp = console_blueprint("console_departments", __name__, "/admin/departments")
 
 
 def _index(error: str | None = None, form=None, status: int = 200):

@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from markupsafe import Markup
 
 from biometrics.service import FaceService
@@ -58,6 +58,15 @@ class Operator:
 
     def may(self, permission: str) -> bool:
         return allowed(self.roles, permission)
+
+
+def console_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A blueprint of the console: every request through :func:`guard`, every answer
+    with :func:`headers`."""
+    bp = Blueprint(name, import_name, url_prefix=url_prefix, template_folder="../templates")
+    bp.before_request(guard)
+    bp.after_request(headers)
+    return bp
 
 
 def provider() -> Provider:

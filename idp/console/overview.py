@@ -3,15 +3,15 @@ the last 24 hours; and the step-up page that asks for a fresh second factor."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import render_template, request, url_for
 
 from idp.console.charts import bars
-from idp.console.gate import console, operator, provider, requires
+from idp.console.gate import console, console_blueprint, operator, provider, requires
 from idp.i18n import translate
 from idp.login_steps import safe_next
 from idp.ops import readiness
 
-bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="../templates")
+bp = console_blueprint("console", __name__, "/admin")
 
 CHARTS = (
     ("sign_ins", "Sign-ins"),

@@ -15,19 +15,19 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from certs import listing, profiles
 from certs.authority import REASONS, AuthorityError, authority
 from certs.ocsp import responder
 from config.db import utcnow
-from idp.console.gate import page_number, provider, refusal, requires, who
+from idp.console.gate import console_blueprint, page_number, provider, refusal, requires, who
 from idp.i18n import translate
 from idp.keys import max_token_lifetime, rotate
 from idp.models import SigningKey
 
-bp = Blueprint("console_pki", __name__, url_prefix="/admin/pki", template_folder="../templates")
+bp = console_blueprint("console_pki", __name__, "/admin/pki")
 
 PAGE_SIZE = 25
 PROFILE_FILTERS = ("ca", *profiles.PUBLIC)

@@ -8,7 +8,7 @@ of the client (:func:`idp.clients.clients_changed`), so an old secret stops work
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from config.db import utcnow
@@ -24,14 +24,12 @@ from idp.clients import (
     rotate_secret,
     update_client,
 )
-from idp.console.gate import provider, refusal, requires, who
+from idp.console.gate import console_blueprint, provider, refusal, requires, who
 from idp.i18n import translate
 from idp.models import Client
 from idp.registration import create_initial_token, initial_tokens, revoke_initial_token
 
-bp = Blueprint(
-    "console_services", __name__, url_prefix="/admin/services", template_folder="../templates"
-)
+bp = console_blueprint("console_services", __name__, "/admin/services")
 
 #: Scopes an operator may grant beyond the OIDC ones (the APIs OneTrip serves).
 API_SCOPES = ("sign", "pki:enroll", "introspect")
