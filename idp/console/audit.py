@@ -43,6 +43,7 @@ def _page(report=None, error: str | None = None, status: int = 200):
     f, given, bad = _filter(request.args)
     raw = request.args.get("before", "")
     before = int(raw) if raw.isdigit() and len(raw) < 19 else None
+    provider().runtime.audit.flush()  # this node's batched events (logins, grants) too
     rows, next_before = audit_search.page(provider().db, f, before) if not bad else ([], None)
     page = render_template(
         "console/audit.html",
