@@ -16,7 +16,7 @@ from markupsafe import Markup
 from qrcode.image.svg import SvgPathImage
 
 from idp.i18n import translate
-from idp.login_steps import password_message, safe_next
+from idp.login_steps import password_message, safe_next, totp_message
 from idp.models import User
 from idp.provider import Provider
 from idp.security import check_csrf
@@ -41,12 +41,20 @@ def qr_svg(uri: str) -> Markup:
     return Markup(svg)  # noqa: S704 - qrcode's own SVG, and our escaped title
 
 
+def _signed_in(provider: Provider):
+    """The browser's SSO session, or None (the view then sends it to the login page)."""
+    return provider.sso.load(request.cookies.get(COOKIE))
+
+
+def _to_login():
+    return redirect(url_for("idp.login", next=url_for(request.endpoint)))
+
+
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp():
     provider = _provider()
-    sso = provider.sso.load(request.cookies.get(COOKIE))
-    if sso is None:
-        return redirect(url_for("idp.login", next=url_for("account_security.totp")))
+    if (sso := _signed_in(provider)) is None:
+        return _to_login()
     apps = provider.authenticators
     error = None
     next_page = safe_next(request.args.get("next"))
@@ -74,7 +82,7 @@ def totp():
             if step == "restart":
                 apps.begin(sso.user_id, sso.username)
         except TotpError as exc:
-            error = translate(exc.message, minutes=max(1, (exc.retry_after + 59) // 60))
+            error = totp_message(exc)
     if apps.enrolled(sso.user_id):
         page = render_template(
             "account_totp.html",
@@ -98,19 +106,18 @@ def totp():
 @bp.route("/account/password", methods=["GET", "POST"])
 def password():
     provider = _provider()
-    sso = provider.sso.load(request.cookies.get(COOKIE))
-    if sso is None:
-        return redirect(url_for("idp.login", next=url_for("account_security.password")))
+    if (sso := _signed_in(provider)) is None:
+        return _to_login()
     error = None
     if request.method == "POST":
         check_csrf()
         current = request.form.get("current", "")[:1024]
         new = request.form.get("password", "")[:2048]
         ip = request.remote_addr
-        if provider.login_throttle.retry_after(sso.username, ip):
+        if wait := provider.login_throttle.retry_after(sso.username, ip):
             error = translate(
                 "Too many failed attempts. Try again in {minutes} minutes.",
-                minutes=max(1, (provider.login_throttle.retry_after(sso.username, ip) + 59) // 60),
+                minutes=max(1, (wait + 59) // 60),
             )
         elif new != request.form.get("confirm", "")[:2048]:
             error = translate("The two passwords are not the same.")

@@ -203,16 +203,7 @@ def _provider(runtime: Runtime):
 @pass_runtime
 def users_disable(runtime: Runtime, username: str, as_json: bool) -> None:
     """Disable an account and end its sessions; its tokens stop working."""
-    from idp import citizens
-
-    changed = _citizen_change(
-        lambda: citizens.set_disabled(_provider(runtime), username, True, actor="cli")
-    )
-    emit(
-        {"username": username, "disabled": True, "changed": changed},
-        as_json,
-        text=f"disabled {username}" if changed else f"{username} was already disabled",
-    )
+    _set_disabled(runtime, username, True, as_json)
 
 
 @users.command("enable")
@@ -221,15 +212,20 @@ def users_disable(runtime: Runtime, username: str, as_json: bool) -> None:
 @pass_runtime
 def users_enable(runtime: Runtime, username: str, as_json: bool) -> None:
     """Enable a disabled account."""
+    _set_disabled(runtime, username, False, as_json)
+
+
+def _set_disabled(runtime: Runtime, username: str, disabled: bool, as_json: bool) -> None:
     from idp import citizens
 
     changed = _citizen_change(
-        lambda: citizens.set_disabled(_provider(runtime), username, False, actor="cli")
+        lambda: citizens.set_disabled(_provider(runtime), username, disabled, actor="cli")
     )
+    verb = "disabled" if disabled else "enabled"
     emit(
-        {"username": username, "disabled": False, "changed": changed},
+        {"username": username, "disabled": disabled, "changed": changed},
         as_json,
-        text=f"enabled {username}" if changed else f"{username} was not disabled",
+        text=f"{verb} {username}" if changed else f"{username} was already {verb}",
     )
 
 

@@ -148,7 +148,8 @@ def _target(args: dict) -> str:
     return safe_next(args.get("next")) or url_for("idp.account")
 
 
-def _totp_error(exc: TotpError) -> str:
+def totp_message(exc: TotpError) -> str:
+    """The page's words for a refused code (with the wait when throttled)."""
     minutes = max(1, (exc.retry_after + 59) // 60)
     return translate(exc.message, minutes=minutes) if exc.retry_after else translate(exc.message)
 
@@ -178,7 +179,7 @@ def totp():
                 user_id, username, request.form.get("code", "")[:64], ip=request.remote_addr
             )
         except TotpError as exc:
-            error = _totp_error(exc)
+            error = totp_message(exc)
             status = 429 if exc.code == "throttled" else 400
         else:
             provider.runtime.audit.record(
