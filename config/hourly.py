@@ -6,8 +6,8 @@ thousands a second). :class:`HourlyCounter` adds them up in this process and wri
 sum to ``hourly:<name>:<YYYYmmddHH>`` (kept 25 hours) at most once a second, in the
 request that finds the second passed, so a hot path pays a Redis round trip per second,
 not per answer. The counts are a best effort, and say so: a process killed outright loses
-its last second, and a failed write (Redis away) drops that second's sum rather than
-failing the answer it rides on.
+its last second, counts of a quiet second wait for the next answer, and a failed write
+(Redis away) drops that second's sum rather than failing the answer it rides on.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class HourlyCounter:
         self._redis, self.name, self._every = redis_client, name, every
         self._lock = threading.Lock()
         self._pending = 0
-        self._flushed_at = time.monotonic()
+        self._flushed_at = 0.0  # the first count is written at once
 
     def add(self, count: int = 1) -> None:
         with self._lock:

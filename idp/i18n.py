@@ -150,6 +150,7 @@ ZH = {
     "Page {number} of {pages}": "第 {number} 页，共 {pages} 页",
     "New service": "新建服务",
     "Name shown to citizens": "向公民显示的名称",
+    "Settings of the service": "服务设置",
     "Redirect addresses, one per line": "重定向地址，每行一个",
     "Addresses after logout, one per line": "退出后跳转地址，每行一个",
     "Back-channel logout address": "后台退出通知地址",

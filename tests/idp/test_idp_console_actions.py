@@ -6,6 +6,7 @@ log's filters and pages."""
 from __future__ import annotations
 
 import json
+import re
 
 import requests
 from sqlalchemy import select
@@ -206,3 +207,34 @@ def test_the_audit_log_filters_and_pages(op):
     assert second.status_code == 200
     bad = browser.get(f"{op.url}/admin/audit/?since=not-a-time")
     assert bad.status_code == 400
+
+
+def test_the_overview_counts_ocsp_answers_and_sign_ins(op):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from certs import listing
+    from certs.authority import authority
+    from signing import departments
+
+    runtime = server_provider(op).runtime
+    dept = departments.create(runtime, "OCSPCOUNT", "统计局", actor="test")
+    _, certificate = listing.get(authority(runtime), dept["certificate_serial"])
+    issuer = x509.load_pem_x509_certificate(
+        requests.get(f"{op.url}/pki/ca.pem", timeout=10).content
+    )
+    body = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, issuer, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    answer = requests.post(f"{op.url}/pki/ocsp", data=body, timeout=10)
+    assert ocsp.load_der_ocsp_response(answer.content).certificate_status.name == "GOOD"
+    browser = console_browser(op, make_operator(op, "auditor"))
+    page = browser.get(f"{op.url}/admin/")
+    labels = dict(re.findall(r'aria-label="([^:"]+): (\d+) in 24 hours', page.text))
+    assert int(labels["OCSP answers"]) >= 1
+    assert int(labels["Sign-ins"]) >= 1
+    assert "<script" not in page.text and page.text.count("<svg") == 5

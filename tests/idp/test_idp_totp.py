@@ -183,3 +183,18 @@ def test_the_account_page_links_the_security_settings(op):
     page = browser.navigate(f"{op.url}/account")
     assert "/account/password" in page.text and "/account/totp" in page.text
     assert csrf_of(page.text)
+
+
+def test_a_login_inside_an_authorization_asks_for_the_code_then_returns_to_the_service(op):
+    username = create_user(op)
+    _, (code, _) = enrol_totp(op, username)
+    browser = Browser(op)
+    rp = RelyingParty(op, create_client(op))
+    stop = rp.client.redirect_uri
+    page = browser.navigate(rp.authorization_url(), stop_at=stop)
+    asked = browser.login(page, username, stop_at=stop)
+    assert "/login/totp" in asked.url and not browser.sso
+    consent = browser.submit(asked, {"code": code}, stop_at=stop)
+    callback = browser.submit(consent, button="allow", stop_at=stop)
+    claims = rp.validate_id_token(rp.fetch_token(callback.headers["Location"]))
+    assert claims["acr"] == TOTP_ACR and claims["amr"] == ["otp", "pwd"]
