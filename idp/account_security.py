@@ -15,6 +15,8 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from markupsafe import Markup
 from qrcode.image.svg import SvgPathImage
 
+from idp.clients import FACE_ACR
+from idp.console.gate import fresh
 from idp.i18n import translate
 from idp.login_steps import password_message, safe_next, totp_message
 from idp.models import User
@@ -58,6 +60,7 @@ def totp():
     apps = provider.authenticators
     error = None
     next_page = safe_next(request.args.get("next"))
+    invitation = request.args.get("invite")
     if request.method == "POST":
         check_csrf()
         step = request.form.get("step")
@@ -69,6 +72,9 @@ def totp():
                     request.form.get("first", "")[:32],
                     request.form.get("second", "")[:32],
                     ip=request.remote_addr,
+                    invitation=invitation,
+                    strong_session=fresh(sso, provider.settings.console_step_up_max_age)
+                    and sso.acr == FACE_ACR,
                 )
                 return render_template("account_recovery_codes.html", codes=codes, next=next_page)
             if step == "remove":
@@ -99,6 +105,7 @@ def totp():
         secret=enrolment.secret,
         qr=qr_svg(enrolment.uri),
         next=next_page,
+        invited=apps.invitation_valid(sso.user_id, invitation),
     )
     return make_response(page, 400 if error else 200)
 

@@ -367,13 +367,43 @@ def _role_change(runtime: Runtime, username: str, role: str, *, grant: bool, as_
     except (UserError, RoleError) as exc:
         raise CliError(str(exc)) from None
     verb = "granted" if grant else "revoked"
-    emit(
-        {"username": username, "roles": roles, "changed": changed},
-        as_json,
-        text=f"{verb} {role} for {username}"
+    data = {"username": username, "roles": roles, "changed": changed}
+    text = (
+        f"{verb} {role} for {username}"
         if changed
-        else f"nothing to change: {', '.join(roles) or 'no roles'}",
+        else f"nothing to change: {', '.join(roles) or 'no roles'}"
     )
+    if grant:
+        invitation = _totp_invitation(runtime, username)
+        if invitation:
+            data["totp_invitation"] = invitation
+            text += f"\nthe console needs an authenticator app set up at {invitation}"
+    emit(data, as_json, text=text)
+
+
+def _totp_invitation(runtime: Runtime, username: str) -> str | None:
+    """A link that enrols an app for operators, unless the account has one already."""
+    from idp.users import get_user
+
+    provider = _provider(runtime)
+    with provider.db.read() as session:
+        user_id = get_user(session, username).id
+    if provider.authenticators.for_operators(user_id):
+        return None
+    token = provider.authenticators.invite(user_id)
+    return f"{runtime.settings.issuer}/account/totp?invite={token}"
+
+
+@users.command("totp-invite")
+@click.argument("username")
+@json_option
+@pass_runtime
+def users_totp_invite(runtime: Runtime, username: str, as_json: bool) -> None:
+    """Print a single-use link (a day) that sets up an authenticator app for the console."""
+    invitation = _citizen_change(lambda: _totp_invitation(runtime, username))
+    if invitation is None:
+        raise CliError(f"{username} has an authenticator app for the console already")
+    emit({"username": username, "totp_invitation": invitation}, as_json, text=invitation)
 
 
 # -- clients -------------------------------------------------------------------------------

@@ -151,6 +151,8 @@ ZH = {
     "New service": "新建服务",
     "Name shown to citizens": "向公民显示的名称",
     "Settings of the service": "服务设置",
+    "With the invitation you were given, this app will also open the operator's console.": "凭您收到的邀请，此应用也可用于进入管理控制台。",
+    "Your authenticator app was set up without an operator's invitation, so it does not open the console. Ask an administrator for an invitation (onetrip users totp-invite), remove the app on your account page and set it up again with the invitation's link.": "您的身份验证器应用是在没有操作员邀请的情况下设置的，因此不能用于进入控制台。请向管理员索取邀请（onetrip users totp-invite），在账户页面移除该应用，然后通过邀请链接重新设置。",
     "Redirect addresses, one per line": "重定向地址，每行一个",
     "Addresses after logout, one per line": "退出后跳转地址，每行一个",
     "Back-channel logout address": "后台退出通知地址",

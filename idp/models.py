@@ -160,6 +160,9 @@ class TotpCredential(Base):
     )
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     last_step: Mapped[int] = mapped_column(BigInteger)
+    # Enrolled with an operator's invitation (or after a face check): only such an app
+    # opens the console, so a stolen password cannot enrol its own way in.
+    for_operators: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

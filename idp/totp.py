@@ -12,6 +12,12 @@ so a code read over a shoulder or replayed by a proxy fails on every node. Wrong
 count against the account in a throttle of their own with the password limits, so six
 digits get at most ``login_max_failures_per_account`` guesses per window.
 
+An app opens the operator's console only if it was enrolled *for operators*: with a
+single-use invitation that an administrator made with the CLI (``onetrip users
+grant-role`` or ``users totp-invite``), or from a session with a fresh face check.
+Anyone who learns a password could otherwise enrol an app of their own on an
+operator's account and pass the console's second-factor check with it.
+
 Recovery codes are 10 characters from a 31-letter alphabet (49 bits), HMAC-SHA256 under
 the server secret like client secrets: a leaked table does not reveal them, and their
 entropy with the throttle makes a slow hash unnecessary.
@@ -19,6 +25,7 @@ entropy with the throttle makes a slow hash unnecessary.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -42,6 +49,7 @@ DIGITS = 6
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _PENDING_TTL = 600
+INVITATION_TTL = 24 * 3600
 ISSUER_NAME = "OneTrip"
 
 
@@ -77,6 +85,10 @@ class Enrolment:
 
 def _purpose(user_id: int) -> str:
     return f"totp-secret:{user_id}"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _digits(code: str) -> str | None:
@@ -130,11 +142,40 @@ class Authenticators:
         )
         return Enrolment(secret, uri)
 
+    def for_operators(self, user_id: int) -> bool:
+        """Whether the account's app was enrolled for operators (see the module doc)."""
+        with self.db.read() as session:
+            row = session.get(TotpCredential, user_id)
+            return bool(row and row.for_operators)
+
+    def invite(self, user_id: int) -> str:
+        """A single-use invitation to enrol an app for operators, valid a day."""
+        token = secrets.token_urlsafe(24)
+        self.r.set(f"totp:invite:{_digest(token)}", user_id, ex=INVITATION_TTL)
+        return token
+
+    def invitation_valid(self, user_id: int, token: str | None) -> bool:
+        if not token or len(token) > 64:
+            return False
+        found = self.r.get(f"totp:invite:{_digest(token)}")
+        return found is not None and found.decode() == str(user_id)
+
     def confirm(
-        self, user_id: int, username: str, first: str, second: str, *, ip: str | None = None
+        self,
+        user_id: int,
+        username: str,
+        first: str,
+        second: str,
+        *,
+        ip: str | None = None,
+        invitation: str | None = None,
+        strong_session: bool = False,
     ) -> list[str]:
         """Store the pending secret if ``first`` and ``second`` are the codes of two
-        consecutive steps; returns the recovery codes, the only time they are shown."""
+        consecutive steps; returns the recovery codes, the only time they are shown.
+
+        The app is enrolled for operators with a valid ``invitation`` (used up here) or
+        from a ``strong_session`` (a fresh face check)."""
         pending = self.pending(user_id, username)
         if pending is None:
             raise TotpError("expired")
@@ -157,6 +198,9 @@ class Authenticators:
         codes = [
             "".join(secrets.choice(_ALPHABET) for _ in range(10)) for _ in range(RECOVERY_CODES)
         ]
+        invited = self.invitation_valid(user_id, invitation) and bool(
+            self.r.delete(f"totp:invite:{_digest(invitation)}")
+        )
         with self.db.write() as session:
             if session.get(TotpCredential, user_id) is not None:
                 raise TotpError("already_enrolled")
@@ -165,12 +209,20 @@ class Authenticators:
                     user_id=user_id,
                     sealed=seal(self.settings, _purpose(user_id), pending.secret.encode()),
                     last_step=step + 1,
+                    for_operators=invited or strong_session,
                 )
             )
             session.add_all(
                 RecoveryCode(code_hash=self._code_hash(user_id, c), user_id=user_id) for c in codes
             )
-            audit.record(session, "totp.enroll", actor=username, subject=username, ip=ip)
+            audit.record(
+                session,
+                "totp.enroll",
+                actor=username,
+                subject=username,
+                ip=ip,
+                for_operators=invited or strong_session,
+            )
         self.r.delete(f"totp:pending:{user_id}")
         return [f"{c[:5]}-{c[5:]}" for c in codes]
 

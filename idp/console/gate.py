@@ -90,6 +90,13 @@ def fresh(sso: SsoSession, max_age: int) -> bool:
     return sso.acr in STRONG_ACRS and time.time() - sso.auth_time <= max_age
 
 
+def opens_console(p: Provider, sso: SsoSession) -> bool:
+    """A fresh face check, or a fresh code from an app enrolled for operators."""
+    if not fresh(sso, p.settings.console_step_up_max_age):
+        return False
+    return sso.acr != TOTP_ACR or p.authenticators.for_operators(sso.user_id)
+
+
 def guard():
     p = provider()
     sso = p.sso.load(request.cookies.get(COOKIE))
@@ -103,7 +110,7 @@ def guard():
     g.operator = Operator(user.id, user.username, user.name, frozenset(roles), sso)
     if request.method == "POST":
         check_csrf()
-    if request.endpoint != STEP_UP_ENDPOINT and not fresh(sso, p.settings.console_step_up_max_age):
+    if request.endpoint != STEP_UP_ENDPOINT and not opens_console(p, sso):
         target = (
             request.full_path.rstrip("?") if request.method == "GET" else url_for("console.home")
         )

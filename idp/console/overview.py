@@ -56,6 +56,7 @@ def step_up():
         "console/step_up.html",
         next=target,
         has_totp=p.authenticators.enrolled(op.user_id),
+        totp_for_operators=p.authenticators.for_operators(op.user_id),
         has_face=console().faces.has_template(op.user_id),
         max_minutes=max(1, p.settings.console_step_up_max_age // 60),
     )

@@ -43,6 +43,7 @@ def upgrade() -> None:
         ),
         sa.Column("sealed", sa.LargeBinary, nullable=False),
         sa.Column("last_step", sa.BigInteger, nullable=False),
+        sa.Column("for_operators", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("created_at", sa.DateTime, nullable=False),
     )
     op.create_table(

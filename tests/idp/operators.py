@@ -42,8 +42,9 @@ class Operator:
         return self.codes.pop(0)
 
 
-def enrol_totp(server, username: str) -> tuple[pyotp.TOTP, list[str]]:
-    """Enrol an authenticator for ``username``; its app and its two next usable codes."""
+def enrol_totp(server, username: str, *, invited: bool = True) -> tuple[pyotp.TOTP, list[str]]:
+    """Enrol an authenticator for ``username`` (with an operator's invitation unless told
+    otherwise); its app and its two next usable codes."""
     provider = server_provider(server)
     with provider.db.read() as session:
         from idp.users import get_user
@@ -52,8 +53,13 @@ def enrol_totp(server, username: str) -> tuple[pyotp.TOTP, list[str]]:
     enrolment = provider.authenticators.begin(user_id, username)
     totp = pyotp.TOTP(enrolment.secret)
     now = int(time.time()) // 30
+    invitation = provider.authenticators.invite(user_id) if invited else None
     provider.authenticators.confirm(
-        user_id, username, totp.generate_otp(now - 2), totp.generate_otp(now - 1)
+        user_id,
+        username,
+        totp.generate_otp(now - 2),
+        totp.generate_otp(now - 1),
+        invitation=invitation,
     )
     return totp, [totp.generate_otp(now), totp.generate_otp(now + 1)]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 import requests
 
@@ -351,3 +353,57 @@ def test_the_chain_verification_shows_its_result(op):
     assert result.status_code == 200
     found = re.search(r'id="chain-result">([^<]+)<', result.text)
     assert found and found.group(1).startswith("The chain is intact")
+
+
+def _enrol_on_the_account_page(browser: Browser, path: str = "/account/totp") -> pyotp.TOTP:
+    page = browser.navigate(f"{browser.server.url}{path}")
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page.text).group(1)
+    app = pyotp.TOTP(secret)
+    now = int(time.time()) // 30
+    done = browser.submit(
+        page,
+        {
+            "step": "confirm",
+            "first": app.generate_otp(now - 2),
+            "second": app.generate_otp(now - 1),
+        },
+    )
+    assert "Recovery codes" in done.text
+    return app
+
+
+def test_a_stolen_password_cannot_enrol_its_own_app_into_the_console(op):
+    victim = make_operator(op, ADMIN, totp=False)
+    attacker = Browser(op)
+    attacker.sign_in(victim.username)  # the password is all the attacker has
+    app = _enrol_on_the_account_page(attacker)
+    step_up = attacker.navigate(f"{op.url}/admin/step-up")
+    assert "without an operator&#39;s invitation" in step_up.text
+    account = attacker.navigate(f"{op.url}/account")
+    coded = attacker.http.post(
+        f"{op.url}/login/totp?next=/admin/",
+        data={
+            "csrf_token": csrf_of(account.text),
+            "code": app.generate_otp(int(time.time()) // 30),
+        },
+        allow_redirects=False,
+        timeout=20,
+    )
+    assert coded.status_code == 302  # the code is right: the session has otp now ...
+    page = attacker.get(f"{op.url}/admin/")
+    assert page.status_code == 302 and "/admin/step-up" in page.headers["Location"]  # ... no way in
+
+
+def test_an_invitation_from_the_cli_enrols_an_app_that_opens_the_console(op):
+    operator = create_user(op)
+    granted = json.loads(op.cli("users", "grant-role", operator, "auditor", "--json").stdout)
+    invitation = urlsplit(granted["totp_invitation"])
+    browser = Browser(op)
+    browser.sign_in(operator)
+    app = _enrol_on_the_account_page(browser, f"{invitation.path}?{invitation.query}")
+    step_up = browser.navigate(f"{op.url}/admin/step-up")
+    opened = browser.submit(step_up, {"code": app.generate_otp(int(time.time()) // 30)})
+    assert opened.status_code == 200 and opened.url.endswith("/admin/")
+    # Used once: a second account cannot use the same link, and the CLI says there is an app.
+    again = op.cli("users", "totp-invite", operator, check=False)
+    assert again.returncode == 1 and "already" in again.stderr
