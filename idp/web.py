@@ -224,8 +224,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         end_user = EndUser.from_session(sso, scopes)
         # Issue 17: a session with several second factors names the one this service asked
         # for (a face session that also gave a code answers an acr=totp request with totp).
-        if required_acr(grant.request.client, request.values) == TOTP_ACR and "otp" in sso.amr:
-            end_user.acr = TOTP_ACR
+        wanted = required_acr(grant.request.client, request.values)
+        if (wanted == TOTP_ACR and "otp" in sso.amr) or (wanted == FACE_ACR and sso.has_face):
+            end_user.acr = wanted
         response = server.create_authorization_response(grant_user=end_user, grant=grant)
         location = response.headers.get("Location")
         if location:
