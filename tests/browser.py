@@ -8,7 +8,7 @@ it, and is injected into the page under test.
 
 Fixtures (registered for every test by ``tests/conftest.py``):
 
-- ``chromium``: one browser for the whole session.
+- ``chromium``: one browser per test module (see the fixture for why not per session).
 - ``browser_context``: a fresh context (no cookies) per test, phone-sized by default;
   ``new_context(chromium, width=1280)`` makes others.
 
@@ -53,9 +53,14 @@ def chromium_args(*extra: str) -> list[str]:
     return [*_ARGS, *extra]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    """Debian's Chromium under Playwright, shared by the session's page tests."""
+    """Debian's Chromium under Playwright, shared by a module's page tests.
+
+    Per module, not per session: Playwright's sync API keeps its asyncio loop marked as
+    running in the main thread while it is open, and every later ``asyncio.run`` there
+    (pyHanko's signing and validation in the signing tests) would fail.
+    """
     if not Path(CHROMIUM).exists():
         raise RuntimeError(
             f"page tests need Chromium at {CHROMIUM}: `sudo apt-get install chromium`, "

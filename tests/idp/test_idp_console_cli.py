@@ -35,7 +35,9 @@ def _refused(result, words: str) -> None:
 def test_the_first_operator_comes_from_the_cli(op):
     username = create_user(op)
     granted = _json(op.cli("users", "grant-role", username, "administrator", "--json"))
+    invitation = granted.pop("totp_invitation")
     assert granted == {"username": username, "roles": ["administrator"], "changed": True}
+    assert invitation.startswith(f"{op.url}/account/totp?invite=")
     again = _json(op.cli("users", "grant-role", username, "administrator", "--json"))
     assert again["changed"] is False
     listed = {u["username"]: u for u in _json(op.cli("users", "list", "--json"))}
