@@ -12,6 +12,7 @@ its last second, counts of a quiet second wait for the next answer, and a failed
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -32,22 +33,21 @@ class HourlyCounter:
     def __init__(self, redis_client: Callable[[], redis.Redis], name: str, every: float = 1.0):
         self._redis, self.name, self._every = redis_client, name, every
         self._lock = threading.Lock()
-        self._pending = 0
+        self._counted = itertools.count(1)  # next() is atomic under the GIL: no lock per add
+        self._written = 0
         self._flushed_at = 0.0  # the first count is written at once
 
-    def add(self, count: int = 1) -> None:
+    def add(self) -> None:
+        """Count one; every ``every`` seconds, write what was counted since the last write."""
+        total = next(self._counted)
+        if time.monotonic() - self._flushed_at < self._every:
+            return
         with self._lock:
-            self._pending += count
-            if time.monotonic() - self._flushed_at < self._every:
+            if time.monotonic() - self._flushed_at < self._every or total <= self._written:
                 return
-            pending, self._pending = self._pending, 0
+            count, self._written = total - self._written, total
             self._flushed_at = time.monotonic()
-        self._write(pending)
-
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, 0
-        self._write(pending)
+        self._write(count)
 
     def _write(self, count: int) -> None:
         if not count:
