@@ -30,6 +30,14 @@ _NO_USAGE = dict.fromkeys(
 )
 
 
+_ATTRIBUTE_NAMES = {
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.COMMON_NAME: "CN",
+}
+
+
 class ProfileError(ValueError):
     """An unknown profile, or a subject or request the profile does not allow."""
 
@@ -46,6 +54,7 @@ class Profile:
     path_length: int | None = None
     ocsp_nocheck: bool = False
     requires_csr: bool = False
+    etsi_person: bool = False  # a natural or legal person's signing certificate (EN 319 412)
     required_attributes: tuple[x509.ObjectIdentifier, ...] = field(default=(NameOID.COMMON_NAME,))
 
     def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
@@ -63,10 +72,23 @@ class Profile:
             extensions.append((x509.OCSPNoCheck(), False))
         return extensions
 
+    def complete(self, subject: x509.Name, country: str) -> x509.Name:
+        """``subject`` with the profile's country first when it needs one and has none."""
+        needs = NameOID.COUNTRY_NAME in self.required_attributes
+        if not needs or subject.get_attributes_for_oid(NameOID.COUNTRY_NAME):
+            return subject
+        country_rdn = x509.RelativeDistinguishedName(
+            [x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
+        )
+        return x509.Name([country_rdn, *subject.rdns])
+
     def check_subject(self, subject: x509.Name) -> None:
         for oid in self.required_attributes:
             if not subject.get_attributes_for_oid(oid):
-                raise ProfileError(f"profile {self.name} needs a subject with {oid._name}")
+                label = _ATTRIBUTE_NAMES.get(oid, oid.dotted_string)
+                raise ProfileError(f"profile {self.name} needs a subject with {label}")
+        if self.etsi_person and len(subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)) > 1:
+            raise ProfileError(f"profile {self.name} allows one organizationName (EN 319 412-3)")
 
 
 _CA_USAGES = frozenset({"key_cert_sign", "crl_sign"})
@@ -91,17 +113,33 @@ TSA = Profile(
     extended_usage_critical=True,
 )
 
-#: A department's electronic seal for PAdES: names its organisation (O, and OU where
-#: given) in Chinese and English; no EKU, so every PDF reader accepts it for documents.
+#: A department's electronic seal for PAdES, a legal person's certificate by ETSI EN 319
+#: 412-3: C, one O (its legal name), organizationIdentifier, CN; digitalSignature and
+#: contentCommitment (a seal commits the department to the content); no EKU, so every PDF
+#: reader accepts it for documents.
 DEPARTMENT = Profile(
     "department",
     2 * 365,
     3 * 365,
     _SIGNING,
-    required_attributes=(NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME),
+    required_attributes=(
+        NameOID.COUNTRY_NAME,
+        NameOID.ORGANIZATION_NAME,
+        NameOID.ORGANIZATION_IDENTIFIER,
+        NameOID.COMMON_NAME,
+    ),
+    etsi_person=True,
 )
-#: A citizen's signing certificate: lives for days, long enough to sign a form.
-CITIZEN = Profile("citizen", 7, 30, _SIGNING)
+#: A citizen's signing certificate (a natural person's, EN 319 412-2): C and CN; lives for
+#: days, long enough to sign a form.
+CITIZEN = Profile(
+    "citizen",
+    7,
+    30,
+    _SIGNING,
+    required_attributes=(NameOID.COUNTRY_NAME, NameOID.COMMON_NAME),
+    etsi_person=True,
+)
 #: A wristband's or kiosk's TLS client certificate, only ever from a CSR.
 DEVICE = Profile(
     "device",
@@ -123,23 +161,28 @@ def public_profile(name: str) -> Profile:
 
 
 def department_subject(
-    organization_zh: str,
-    organization_en: str,
-    common_name: str,
-    unit_zh: str | None = None,
-    unit_en: str | None = None,
+    organization: str,
+    organization_identifier: str,
+    common_name: str | None = None,
     country: str = "CN",
 ) -> x509.Name:
-    """A department's subject: O (and OU) once in Chinese and once in English."""
-    attributes = [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_zh),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_en),
-    ]
-    attributes += [
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit)
-        for unit in (unit_zh, unit_en)
-        if unit
-    ]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name([x509.RelativeDistinguishedName([a]) for a in attributes])
+    """A department's subject by ETSI EN 319 412-3 4.2.1: C, one O (the legal name),
+    organizationIdentifier (EN 319 412-1 5.1.4 semantics, e.g. ``NTRCN-<USCC>``), CN."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, organization_identifier),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name or organization),
+        ]
+    )
+
+
+def citizen_subject(name: str, country: str = "CN") -> x509.Name:
+    """A citizen's subject by ETSI EN 319 412-2 4.2.4: C and the name as CN."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )

@@ -88,6 +88,18 @@ class Settings:
     signing_font: str = ""  # font (.otf/.ttf/.ttc) for visible stamps; empty: Noto Sans CJK SC
     csc_sad_ttl: int = 300  # lifetime of CSC signature activation data, seconds
 
+    # Signature and PKI assurance (issue 14: certs/, signing/).
+    ca_country: str = "CN"  # C= of CA names and department seals (ISO 3166 alpha-2)
+    pki_url_base: str = ""  # base of CRL/OCSP/CA-issuer URLs in certificates; empty: issuer as http
+    certificate_policy: str = "2.25.309831766417392530410125361151766905683"  # OneTrip's CP OID
+    revocation_status_max_age: int = 5  # longest a process trusts a remembered status, seconds
+    seal_renew_before: int = 30 * 86400  # department seals are renewed this long before expiry
+    archive_renew_before: int = 365 * 86400  # `signing renew`: re-stamp when the TSA cert ends
+    est_client_cert_proxies: str = ""  # addresses allowed to forward TLS client certs to EST
+    max_pdf_pages: int = 2000  # pages a PDF may have for signing or verification
+    max_pdf_objects: int = 100_000  # objects (xref entries) a PDF may have
+    max_pdf_depth: int = 64  # nesting of arrays and dictionaries allowed in a PDF
+
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed

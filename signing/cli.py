@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -55,20 +56,29 @@ def create(runtime: Runtime, code: str, name: str, name_en: str | None, as_json:
         raise CliError(exc.message) from None
 
 
-@departments.command("add-member")
-@click.argument("code")
-@click.argument("username")
-@json_option
-@pass_runtime
-def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
-    """Let USERNAME sign on behalf of department CODE."""
-    from signing import departments as depts
-    from signing.departments import DepartmentError
+def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> click.Command:
+    """``departments add-member``; ``find_user`` (the provider's, handed down by the
+    ``onetrip`` root) turns a username into a user id: signing never reads its tables."""
 
-    try:
-        emit(depts.add_member(_ready(runtime), code, username, actor="cli"), as_json)
-    except DepartmentError as exc:
-        raise CliError(exc.message) from None
+    @click.command("add-member")
+    @click.argument("code")
+    @click.argument("username")
+    @json_option
+    @pass_runtime
+    def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
+        """Let USERNAME sign on behalf of department CODE."""
+        from signing import departments as depts
+        from signing.departments import DepartmentError
+
+        user_id = find_user(_ready(runtime), username)
+        if user_id is None:
+            raise CliError(f"no user named {username}")
+        try:
+            emit(depts.add_member(runtime, code, user_id, username, actor="cli"), as_json)
+        except DepartmentError as exc:
+            raise CliError(exc.message) from None
+
+    return add_member
 
 
 @departments.command("list")
@@ -172,4 +182,7 @@ def verify(runtime: Runtime, input_pdf: str, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-COMMANDS = (departments, sign, verify)
+def commands(find_user: Callable[[Runtime, str], int | None]) -> tuple[click.Command, ...]:
+    """Signing's commands for the ``onetrip`` root, which supplies the user lookup."""
+    departments.add_command(_add_member_command(find_user))
+    return (departments, sign, verify)

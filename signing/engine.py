@@ -7,13 +7,15 @@ pyHanko builds the signatures; OneTrip supplies the three things it cannot know:
 - :class:`AuthorityTimeStamper`, a pyHanko ``TimeStamper`` that hands the RFC 3161 request
   to OneTrip's own TSA in-process (no HTTP loopback); ``signing_tsa_url`` switches to
   pyHanko's ``HTTPTimeStamper`` and an external TSA;
-- the revocation material for B-LT and B-LTA (OCSP responses and CRLs from OneTrip's CA,
-  pre-fetched into a ``ValidationContext`` so pyHanko embeds them in the DSS without any
-  network access).
+- the validation data for B-LT and B-LTA, for every certificate up to the root
+  (EN 319 142-1 and 319 102-1): the root itself, OCSP answers signed at signing time for
+  the seal and the TSA certificate, and the root's CRL for the issuing CA (the OCSP
+  responder's certificate needs none: id-pkix-ocsp-nocheck). It goes into a
+  ``ValidationContext`` so pyHanko embeds it in the DSS without any network access.
 
-Signers, time-stampers and revocation material are cached per process, the material until
-the earliest ``nextUpdate`` it carries (at most :data:`REVINFO_REUSE` seconds), so repeated
-signatures for a department pay only for the signature itself.
+Signers and time-stampers are cached per process, and the root's CRL until half its life
+(at most :data:`REVINFO_REUSE` seconds); OCSP answers never are, so an embedded answer is
+never older than the signature.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from signing.stamp import stamp_style
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
 
 DEFAULT_LEVEL = "B-LT"
-REVINFO_REUSE = 300  # seconds; OneTrip's OCSP answers live for ocsp_validity (an hour)
+REVINFO_REUSE = 300  # seconds a CRL is reused for signatures (CRLs live for crl_validity)
 
 
 class Authority(Protocol):
@@ -66,8 +68,12 @@ class Authority(Protocol):
 
     def tsa_chain(self) -> list[x509.Certificate]: ...
 
-    def revinfo(self, certs: list[x509.Certificate]) -> tuple[list[bytes], list[bytes], float]:
-        """OCSP responses and CRLs (DER) covering ``certs``, and seconds they stay fresh."""
+    def ocsp_now(self, certs: list[x509.Certificate]) -> list[bytes]:
+        """OCSP responses (DER) for ``certs``, signed now."""
+        ...
+
+    def crls(self) -> tuple[list[bytes], float]:
+        """CRLs (DER) for the CA certificates, and the seconds they stay fresh."""
         ...
 
 
@@ -95,7 +101,7 @@ class CustodySigner(Signer):
         super().__init__(
             signing_cert=cert,
             cert_registry=SimpleCertificateStore.from_certs(chain),
-            embed_roots=False,
+            embed_roots=True,
         )
         self._sign = sign
         # Room for the signature during pyHanko's size estimate, without a custody call:
@@ -177,8 +183,7 @@ class AuthorityTimeStamper(TimeStamper):
 
 
 @dataclass
-class _Material:
-    ocsps: list[bytes]
+class _Crls:
     crls: list[bytes]
     until: float
 
@@ -202,7 +207,7 @@ class Engine:
         self.font = font
         self._lock = threading.Lock()
         self._signers: dict[tuple[str, int], CustodySigner] = {}
-        self._material: dict[tuple[str, int], _Material] = {}
+        self._crls: _Crls | None = None
         self._timestamper: TimeStamper | None = None
 
     # -- cached parts ---------------------------------------------------------------------
@@ -231,24 +236,23 @@ class Engine:
         return self._timestamper
 
     def validation_context(self, seal: Seal | None) -> ValidationContext:
-        """Trust roots plus fresh-enough OCSP responses and CRLs, without network access."""
-        key = (seal.key_label, seal.cert.serial_number) if seal else ("", 0)
-        material = self._material.get(key)
-        if material is None or material.until < time.monotonic():
-            certs = list(self.authority.tsa_chain())
-            if seal is not None:
-                certs = [seal.cert, *self.authority.chain(seal.cert), *certs]
-            ocsps, crls, fresh_for = self.authority.revinfo(certs)
-            material = _Material(ocsps, crls, time.monotonic() + min(fresh_for, REVINFO_REUSE))
-            self._material[key] = material
+        """Trust roots and the validation data of the seal's and the TSA's paths, offline.
+
+        OCSP answers are signed for this signature; the root's CRL is reused while fresh.
+        """
+        crls = self._crls
+        if crls is None or crls.until < time.monotonic():
+            found, fresh_for = self.authority.crls()
+            crls = self._crls = _Crls(found, time.monotonic() + min(fresh_for, REVINFO_REUSE))
         others = list(self.authority.tsa_chain())
         if seal is not None:
-            others += self.authority.chain(seal.cert)
+            others = [*self.authority.chain(seal.cert), *others]
+        ocsps = self.authority.ocsp_now([seal.cert, *others] if seal else others)
         return ValidationContext(
             trust_roots=[self.authority.root(), *self.extra_roots],
             other_certs=others,
-            ocsps=material.ocsps,
-            crls=material.crls,
+            ocsps=ocsps,
+            crls=crls.crls,
             # An external TSA's certificates are checked where its CA publishes them.
             allow_fetching=bool(self.tsa_url),
             revocation_mode="hard-fail",

@@ -37,11 +37,16 @@ class Department(Base):
     name_en: Mapped[str | None] = mapped_column(String(255))
     key_label: Mapped[str] = mapped_column(String(128))
     cert_serial: Mapped[str] = mapped_column(ForeignKey("certs_certificates.serial"))
+    organization_identifier: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Member(Base):
-    """An officer (an idp user) who may sign on the department's behalf."""
+    """An officer (an idp user) who may sign on the department's behalf.
+
+    ``username`` is the name the identity provider gave when the officer was added: signing
+    keeps the names it shows, and never reads the provider's tables.
+    """
 
     __tablename__ = "signing_members"
 
@@ -51,7 +56,28 @@ class Member(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    username: Mapped[str] = mapped_column(String(64), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Seal(Base):
+    """Every seal certificate a department has had; the newest is ``Department.cert_serial``.
+
+    Older ones stay so that verification reports still name the department of documents
+    they signed, and renewal (``departments renew-seal``) never loses that link.
+    """
+
+    __tablename__ = "signing_seals"
+
+    cert_serial: Mapped[str] = mapped_column(
+        ForeignKey("certs_certificates.serial"), primary_key=True
+    )
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("signing_departments.id", ondelete="CASCADE"), index=True
+    )
+    key_label: Mapped[str] = mapped_column(String(128))
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Blob(Base):
@@ -85,6 +111,7 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("signing_blobs.sha256"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -103,6 +130,7 @@ class RouteStep(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("signing_departments.id"))
     state: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
     acted_at: Mapped[datetime | None] = mapped_column(DateTime)
     reason: Mapped[str | None] = mapped_column(Text)
 

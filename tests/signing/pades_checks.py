@@ -77,17 +77,21 @@ def pdfsig(data: bytes, tmp_path: Path, nssdir: str | None = None) -> str:
     return result.stdout
 
 
-def add_officer(runtime, code: str, username: str) -> str:
+def add_user(runtime, username: str) -> int:
+    """A citizen account; its user id."""
     with runtime.db.write() as session:
-        create_user(
+        return create_user(
             session,
             Passwords(runtime.settings),
             username,
             name=username,
             email=f"{username}@example.org",
             password=PASSWORD,
-        )
-    departments.add_member(runtime, code, username)
+        ).id
+
+
+def add_officer(runtime, code: str, username: str) -> str:
+    departments.add_member(runtime, code, add_user(runtime, username), username)
     return username
 
 
