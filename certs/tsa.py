@@ -6,6 +6,10 @@ the static parts (policy, TSA name, ESS signing-certificate-v2, signer id) are e
 once with asn1crypto, and each token is concatenated from them as DER (building
 asn1crypto objects per request cost 20 times the signature) and signed through custody.
 
+With ``certReq`` the token carries the TSA's certificate and the issuing CA's (RFC 3161
+2.4.1 asks for at least the former), so a verifier that trusts only the root builds the
+path from the token alone.
+
 Each TSTInfo has the policy from settings, a one-second accuracy, the request's nonce
 and a serial number from one Redis counter: an atomic script returns
 ``max(counter + 1, now in microseconds)``, so serials strictly increase across all
@@ -86,7 +90,9 @@ class TimeStampAuthority:
         self._serial = role.serial
         self._signer = self.authority.custody.signer(role.key_label)
         self._certificate = asn1_x509.Certificate.load(role.der)
-        self._certificate_der = role.der
+        # certReq: the TSA's certificate and its issuing CA's, so that any verifier can
+        # build the path from the token alone up to the root it trusts.
+        self._certificate_der = role.der + self.authority.ca.der
         self._tsa_name = der.explicit(
             0, asn1_x509.GeneralName(name="directory_name", value=self._certificate.subject).dump()
         )

@@ -98,7 +98,6 @@ class Settings:
     est_client_cert_proxies: str = ""  # addresses allowed to forward TLS client certs to EST
     max_pdf_pages: int = 2000  # pages a PDF may have for signing or verification
     max_pdf_objects: int = 100_000  # objects (xref entries) a PDF may have
-    max_pdf_depth: int = 64  # nesting of arrays and dictionaries allowed in a PDF
 
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`

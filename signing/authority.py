@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from asn1crypto import x509
 from cryptography import x509 as pyca_x509
@@ -56,6 +57,26 @@ class CaAuthority:
     def hierarchy(self) -> list[x509.Certificate]:
         """Every certificate OneTrip's hierarchy ever had, retired TSA and OCSP ones too."""
         return [_asn1(r.der) for r in self.ca.hierarchy_roles()]
+
+    def status_of(self, cert: x509.Certificate) -> dict | None:
+        """OneTrip's status of ``cert`` this moment, or None if OneTrip did not issue it."""
+        ours = {r.certificate.subject.public_bytes() for r in self.ca.hierarchy_roles()}
+        if cert.issuer.dump() not in ours:
+            return None
+        status = self.ca.status_now(format(cert.serial_number, "x"))
+        if status.state == "unknown":
+            return None
+
+        def moment(value):
+            return value.replace(tzinfo=UTC).isoformat() if value is not None else None
+
+        return {
+            "state": status.state,
+            "revoked_at": moment(status.revoked_at),
+            "reason": status.reason,
+            "compromised_at": moment(status.compromised_at),
+            "checked_at": datetime.now(UTC).isoformat(),
+        }
 
     def sign(self, key_label: str, data: bytes, hash_name: str) -> bytes:
         return self.ca.custody.sign(key_label, data, hash_name)

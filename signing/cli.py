@@ -42,16 +42,43 @@ def departments() -> None:
 @departments.command("create")
 @click.argument("code")
 @click.option("--name", required=True, help="The department's name (Chinese or any script).")
-@click.option("--name-en", default=None, help="Its English name, for the certificate.")
+@click.option("--name-en", default=None, help="Its English name, for pages and lists.")
+@click.option(
+    "--org-id",
+    default=None,
+    help="Its registration as organizationIdentifier (EN 319 412-1), e.g. NTRCN-<USCC>; "
+    "default <C>:ONETRIP-<CODE>.",
+)
 @json_option
 @pass_runtime
-def create(runtime: Runtime, code: str, name: str, name_en: str | None, as_json: bool) -> None:
+def create(
+    runtime: Runtime, code: str, name: str, name_en: str | None, org_id: str | None, as_json: bool
+) -> None:
     """Create a department and its e-seal certificate (key generated in custody)."""
     from signing import departments as depts
     from signing.departments import DepartmentError
 
     try:
-        emit(depts.create(_ready(runtime), code, name, name_en, actor="cli"), as_json)
+        created = depts.create(
+            _ready(runtime), code, name, name_en, actor="cli", organization_identifier=org_id
+        )
+    except DepartmentError as exc:
+        raise CliError(exc.message) from None
+    emit(created, as_json)
+
+
+@departments.command("renew-seal")
+@click.argument("code")
+@json_option
+@pass_runtime
+def renew_seal(runtime: Runtime, code: str, as_json: bool) -> None:
+    """Give department CODE a new key and seal certificate now (the old one stays valid for
+    what it signed). Seals are also renewed by themselves before they expire."""
+    from signing import departments as depts
+    from signing.departments import DepartmentError
+
+    try:
+        emit(depts.renew_seal(_ready(runtime), code, actor="cli"), as_json)
     except DepartmentError as exc:
         raise CliError(exc.message) from None
 
@@ -153,31 +180,56 @@ def sign(
     )
 
 
+def report_lines(report: dict) -> list[str]:
+    """One line per signature, saying its verdict and, if any, its one problem."""
+    lines = []
+    for s in report["signatures"]:
+        head = f"{'OK  ' if s['ok'] else 'FAIL'} {s['field']}: {s['type']} by {s['signer']}"
+        if s["type"] == "document_timestamp":
+            lines.append(f"{head}, time {s['timestamp_time']}, {s['indication']}")
+            continue
+        verdict = s["indication"] + (f"/{s['sub_indication']}" if s["sub_indication"] else "")
+        proof = s["signing_time_proof"]
+        when = s.get("timestamp_time") or s.get("signing_time")
+        parts = [head, verdict, f"level {s.get('level') or '-'}", f"signed {when}"]
+        if proof["by"]:
+            parts[-1] += f" (proven by the {proof['by']})"
+        now = s.get("status_now")
+        if now and now["state"] == "revoked":
+            since = now["compromised_at"] or now["revoked_at"]
+            parts.append(f"certificate revoked ({now['reason']}) since {since}")
+        elif now:
+            parts.append(f"certificate {now['state']} now")
+        if s["explanation"]:
+            parts.append(s["explanation"])
+        lines.append(", ".join(parts))
+    return lines or ["no signatures"]
+
+
 @click.command("verify")
 @click.argument("input_pdf", type=click.Path(dir_okay=False))
+@click.option(
+    "--etsi-report",
+    type=click.Path(dir_okay=False),
+    help="Also write the ETSI TS 119 102-2 XML validation report to this file.",
+)
 @json_option
 @pass_runtime
-def verify(runtime: Runtime, input_pdf: str, as_json: bool) -> None:
-    """Check every signature; exit 0 only if all are intact, valid and trusted."""
+def verify(runtime: Runtime, input_pdf: str, etsi_report: str | None, as_json: bool) -> None:
+    """Check every signature (ETSI EN 319 102-1); exit 0 only if every one is TOTAL-PASSED."""
     from signing import service
     from signing.pdfs import PdfRefused
 
     data = _read(input_pdf, runtime)
     try:
         report = service.verify(_ready(runtime), data)
+        if etsi_report:
+            Path(etsi_report).write_text(service.verify_xml(runtime, data))
     except PdfRefused as exc:
         raise CliError(f"{input_pdf}: {exc.message}") from None
-    lines = []
-    for s in report["signatures"]:
-        lines.append(
-            f"{'OK  ' if s['ok'] else 'FAIL'} {s['field']}: {s['type']} by {s['signer']}"
-            f" level={s.get('level') or '-'} revocation={s['revocation']['status']}"
-            f" time={s.get('timestamp_time') or s.get('signing_time')}"
-            f" changes: {s['changes']['description']}"
-        )
-    if not report["signatures"]:
-        lines.append("no signatures")
-    emit(report, as_json, "\n".join(lines))
+    except OSError as exc:
+        raise CliError(f"{etsi_report}: {exc.strerror}") from None
+    emit(report, as_json, "\n".join(report_lines(report)))
     if not report["ok"]:
         raise click.exceptions.Exit(1)
 

@@ -31,11 +31,15 @@ from typing import Protocol
 from asn1crypto import cms, core, tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.attributes import CMSAttributeProvider, SigningCertificateV2Provider
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError, as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -289,6 +293,9 @@ class Engine:
             raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
         try:
             writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+            if writer.prev.encrypted:
+                writer.encrypt("")  # owner password only (open_pdf refused any other)
+            refuse_broken_signatures(writer.prev)
             existing = list(fields.enumerate_sig_fields(writer.prev))
             if certify and any(value is not None for _, value, _ in existing):
                 certify = False  # only the first signature of a document certifies it
@@ -332,6 +339,8 @@ class Engine:
             out = await pdf_signer.async_sign_pdf(
                 writer, appearance_text_params=params, bytes_reserved=_reserve(rank)
             )
+        except RecursionError:
+            raise PdfRefused("corrupt_pdf", "the PDF nests its objects too deeply") from None
         except (PdfError, SigningError) as exc:
             raise PdfRefused("cannot_sign", f"the PDF cannot be signed: {exc}") from None
         return out.getvalue(), field_name
@@ -339,10 +348,51 @@ class Engine:
     async def extend_to_lta(self, data: bytes) -> bytes:
         """Add validation data for every signature and a document time-stamp (B-LTA)."""
         writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+        if writer.prev.encrypted:
+            writer.encrypt("")
         out = await signers.PdfTimeStamper(self.timestamper()).async_timestamp_pdf(
             writer, "sha256", validation_context=self.validation_context(None)
         )
         return out.getvalue()
+
+
+def refuse_broken_signatures(reader: PdfFileReader) -> None:
+    """Refuse to sign on top of a signature OneTrip would itself report as broken.
+
+    Checks each earlier signature's integrity (the bytes it covers, its CMS signature
+    over them) and pyHanko's difference analysis of what changed since: a certification
+    whose DocMDP rules a later change broke, or a signature whose revision was altered,
+    makes a new signature meaningless. Trust is not checked here: a document may carry
+    signatures of other authorities, and verification reports on them.
+    """
+    for sig in reader.embedded_signatures:
+        try:
+            sig.compute_integrity_info()
+            digest = sig.compute_digest()
+            content_type = "tst_info" if sig.sig_object_type == "/DocTimeStamp" else "data"
+            intact, valid = validate_sig_integrity(
+                sig.signer_info, sig.signer_cert, content_type, digest
+            )
+            integrity = sig.summarise_integrity_info()
+        except (PdfError, SignatureValidationError, ValueError, KeyError) as exc:
+            raise PdfRefused(
+                "broken_signature", f"signature {sig.field_name} cannot be checked: {exc}"
+            ) from None
+        diff = integrity.get("diff_result")
+        level = getattr(diff, "modification_level", ModificationLevel.OTHER) if diff else None
+        if not (intact and valid):
+            raise PdfRefused(
+                "broken_signature",
+                f"signature {sig.field_name} does not match the document any more; "
+                "OneTrip does not sign on top of a broken signature",
+            )
+        if integrity.get("docmdp_ok") is False or (level is not None and level.name == "OTHER"):
+            kind = "certification" if sig.docmdp_level is not None else "signature"
+            raise PdfRefused(
+                "broken_signature",
+                f"the document was changed after its {kind} {sig.field_name} in a way that "
+                "signature does not allow; OneTrip does not sign on top of it",
+            )
 
 
 def _reserve(rank: int) -> int:

@@ -23,8 +23,8 @@ from signing import departments
 from signing.authority import ca_authority
 from signing.engine import DEFAULT_LEVEL, LEVELS, Engine
 from signing.models import Document, Signature
-from signing.pdfs import PdfRefused, open_pdf, sha256
-from signing.verify import Trust, verify_pdf
+from signing.pdfs import PdfLimits, PdfRefused, open_pdf, sha256
+from signing.verify import Trust, etsi_report, verify_pdf
 
 _engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -85,7 +85,7 @@ def sign(
 ) -> tuple[bytes, str]:
     """Sign ``data`` with department ``code``'s seal; return the signed PDF and its id."""
     level = check_level(level)
-    open_pdf(data, runtime.settings.max_upload_bytes)
+    open_pdf(data, runtime.settings.max_upload_bytes, PdfLimits.of(runtime.settings))
     seal = departments.seal(runtime, code)
     document_id = new_document_id()
     signed, field = asyncio.run(
@@ -145,14 +145,23 @@ def trust(runtime: Runtime) -> Trust:
     def department(serial: str) -> dict | None:
         return departments.by_serial(runtime, serial)
 
-    return Trust([ca.root(), *eng.extra_roots], ca.tsa_chain(), ca.live_revinfo, department)
+    return Trust(
+        [ca.root(), *eng.extra_roots], ca.hierarchy(), ca.live_revinfo, department, ca.status_of
+    )
 
 
 def verify(runtime: Runtime, data: bytes) -> dict:
     """The verification report of ``data`` (see :mod:`signing.verify`)."""
-    report = verify_pdf(data, trust(runtime), runtime.settings.max_upload_bytes)
+    settings = runtime.settings
+    report = verify_pdf(data, trust(runtime), settings.max_upload_bytes, PdfLimits.of(settings))
     report["onetrip_document"] = find_document(runtime, report["sha256"])
     return report
+
+
+def verify_xml(runtime: Runtime, data: bytes) -> str:
+    """The ETSI TS 119 102-2 XML validation report of ``data``."""
+    settings = runtime.settings
+    return etsi_report(data, trust(runtime), settings.max_upload_bytes, PdfLimits.of(settings))
 
 
 def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:

@@ -97,8 +97,16 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
 
     @bp.post("/api/v1/verify")
     def verify_api():
+        """The report as JSON, or with ``format=xml`` as ETSI TS 119 102-2 XML."""
         data, _ = _upload()
+        if request.values.get("format") == "xml":
+            return _xml_report(data)
         return jsonify(service.verify(runtime, data))
+
+    def _xml_report(data: bytes) -> Response:
+        response = Response(service.verify_xml(runtime, data), mimetype="application/xml")
+        response.headers["Content-Disposition"] = 'attachment; filename="validation-report.xml"'
+        return response
 
     @bp.route("/verify", methods=["GET", "POST"], endpoint="verify_page")
     @bp.route("/verify/<document_id>", methods=["GET", "POST"], endpoint="verify_page")
@@ -109,9 +117,11 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         if request.method == "POST":
             try:
                 data, _ = _upload()
+                if request.form.get("format") == "xml":
+                    return _xml_report(data)
                 context["report"] = service.verify(runtime, data)
             except PdfRefused as exc:
-                context["error"], status = exc.message, 400
+                context["error"], context["error_code"], status = exc.message, exc.code, 400
         return render_template("signing/verify.html", **context), status
 
     # -- routes -----------------------------------------------------------------------------
