@@ -179,3 +179,46 @@ def list_(runtime: Runtime, as_json: bool) -> None:
             for r in rows
         ),
     )
+
+
+@ca.group("devices")
+def devices() -> None:
+    """Devices that enrol over EST (RFC 7030) with HTTP Basic, a token or their certificate."""
+
+
+@devices.command("add")
+@click.argument("name")
+@click.option("--dns", "dns_names", multiple=True, help="A DNS name of the device (repeatable).")
+@click.option("--client-id", default=None, help="An OAuth client whose tokens speak for it.")
+@json_option
+@pass_runtime
+def devices_add(
+    runtime: Runtime, name: str, dns_names: tuple[str, ...], client_id: str | None, as_json: bool
+) -> None:
+    """Register device NAME; prints its EST secret once (HTTP Basic: NAME and the secret)."""
+    from certs.est import Enrollment, EstError
+
+    runtime.migrate()
+    try:
+        record, secret = Enrollment(authority(runtime)).register(
+            name, dns_names=list(dns_names), client_id=client_id, actor="cli"
+        )
+    except EstError as refused:
+        raise CliError(str(refused)) from None
+    emit({**record, "secret": secret}, as_json, f"{name}  secret: {secret}  (shown once)")
+
+
+@devices.command("list")
+@json_option
+@pass_runtime
+def devices_list(runtime: Runtime, as_json: bool) -> None:
+    """Every registered device and its current certificate."""
+    from certs.est import Enrollment
+
+    runtime.migrate()
+    rows = Enrollment(authority(runtime)).devices()
+    text = "\n".join(
+        f"{d['name']}  {d['certificate_serial'] or '-'}  {','.join(d['dns_names']) or '-'}"
+        for d in rows
+    )
+    emit(rows, as_json, text or "no devices")
