@@ -55,6 +55,7 @@ class Profile:
     ocsp_nocheck: bool = False
     requires_csr: bool = False
     etsi_person: bool = False  # a natural or legal person's signing certificate (EN 319 412)
+    natural_person: bool = False  # EN 319 412-2 names (given name and surname, or pseudonym)
     required_attributes: tuple[x509.ObjectIdentifier, ...] = field(default=(NameOID.COMMON_NAME,))
 
     def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
@@ -73,14 +74,25 @@ class Profile:
         return extensions
 
     def complete(self, subject: x509.Name, country: str) -> x509.Name:
-        """``subject`` with the profile's country first when it needs one and has none."""
-        needs = NameOID.COUNTRY_NAME in self.required_attributes
-        if not needs or subject.get_attributes_for_oid(NameOID.COUNTRY_NAME):
-            return subject
-        country_rdn = x509.RelativeDistinguishedName(
-            [x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
+        """``subject`` with what the profile adds: the country first when it needs one and
+        has none; for a natural person named only by CN, that name as pseudonym.
+
+        EN 319 412-2 4.2.4 wants givenName and surname, or a pseudonym. A name OneTrip was
+        only told (not a verified legal name split into its parts) is given as pseudonym:
+        the certificate never claims a legal name nobody checked.
+        """
+        rdns = list(subject.rdns)
+        needs_country = NameOID.COUNTRY_NAME in self.required_attributes
+        if needs_country and not subject.get_attributes_for_oid(NameOID.COUNTRY_NAME):
+            rdns.insert(0, _rdn(NameOID.COUNTRY_NAME, country))
+        named = any(
+            subject.get_attributes_for_oid(oid)
+            for oid in (NameOID.GIVEN_NAME, NameOID.SURNAME, NameOID.PSEUDONYM)
         )
-        return x509.Name([country_rdn, *subject.rdns])
+        common = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if self.natural_person and not named and common:
+            rdns.append(_rdn(NameOID.PSEUDONYM, str(common[0].value)))
+        return x509.Name(rdns)
 
     def check_subject(self, subject: x509.Name) -> None:
         for oid in self.required_attributes:
@@ -139,6 +151,7 @@ CITIZEN = Profile(
     _SIGNING,
     required_attributes=(NameOID.COUNTRY_NAME, NameOID.COMMON_NAME),
     etsi_person=True,
+    natural_person=True,
 )
 #: A wristband's or kiosk's TLS client certificate, only ever from a CSR.
 DEVICE = Profile(
@@ -178,11 +191,5 @@ def department_subject(
     )
 
 
-def citizen_subject(name: str, country: str = "CN") -> x509.Name:
-    """A citizen's subject by ETSI EN 319 412-2 4.2.4: C and the name as CN."""
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ]
-    )
+def _rdn(oid: x509.ObjectIdentifier, value: str) -> x509.RelativeDistinguishedName:
+    return x509.RelativeDistinguishedName([x509.NameAttribute(oid, value)])
