@@ -45,6 +45,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import LEVELS
 from signing.pdfs import PdfRefused
+from signing.placement import PageGeometryError, PageView
 from signing.stamp import stamp_style
 
 # pyHanko warns when it embeds validation data without fetching; OneTrip pre-fetches it
@@ -327,7 +328,7 @@ class Engine:
                 page, box = _stamp_box(writer, len(existing))
                 field_spec = fields.SigFieldSpec(field_name, on_page=page, box=box)
             if stamp:
-                style = stamp_style(seal.name, self.font)
+                style = stamp_style(seal.name, self.font, _last_page_rotation(writer))
                 params = {"url": self.verify_url(document_id or "")}
             pdf_signer = signers.PdfSigner(
                 meta,
@@ -341,6 +342,8 @@ class Engine:
             )
         except RecursionError:
             raise PdfRefused("corrupt_pdf", "the PDF nests its objects too deeply") from None
+        except PageGeometryError as exc:
+            raise PdfRefused("cannot_stamp", f"no place for a visible stamp: {exc}") from None
         except (PdfError, SigningError) as exc:
             raise PdfRefused("cannot_sign", f"the PDF cannot be signed: {exc}") from None
         return out.getvalue(), field_name
@@ -411,16 +414,14 @@ def _unused_field_name(code: str, taken: set[str]) -> str:
     return f"OneTrip_{code}_{n}"
 
 
-STAMP_W, STAMP_H, MARGIN = 200, 64, 24
-
-
 def _stamp_box(writer: IncrementalPdfFileWriter, index: int) -> tuple[int, tuple[int, ...]]:
-    """Stamps go along the foot of the last page, right to left, then up a row."""
+    """Stamps go along the foot of the last page as displayed (:mod:`signing.placement`)."""
     pages = int(writer.root["/Pages"]["/Count"])
     page_ref, _ = writer.find_page_for_modification(pages - 1)
-    llx, lly, urx, _ury = (float(v) for v in page_ref.get_object()["/MediaBox"])
-    per_row = max(1, int((urx - llx - MARGIN) // (STAMP_W + MARGIN // 2)))
-    row, col = divmod(index, per_row)
-    x2 = urx - MARGIN - col * (STAMP_W + MARGIN // 2)
-    y1 = lly + MARGIN + row * (STAMP_H + MARGIN // 2)
-    return pages - 1, (int(x2 - STAMP_W), int(y1), int(x2), int(y1 + STAMP_H))
+    return pages - 1, PageView.of(page_ref.get_object()).stamp_rect(index)
+
+
+def _last_page_rotation(writer: IncrementalPdfFileWriter) -> int:
+    pages = int(writer.root["/Pages"]["/Count"])
+    page_ref, _ = writer.find_page_for_modification(pages - 1)
+    return PageView.of(page_ref.get_object()).rotate
