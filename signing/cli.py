@@ -234,7 +234,51 @@ def verify(runtime: Runtime, input_pdf: str, etsi_report: str | None, as_json: b
         raise click.exceptions.Exit(1)
 
 
+@click.group("signing")
+def signing_group() -> None:
+    """Keeping signed documents verifiable for decades."""
+
+
+@signing_group.command("renew")
+@click.argument("input_pdf", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="With INPUT_PDF.")
+@click.option(
+    "--within",
+    type=click.IntRange(0),
+    default=None,
+    help="Renew when the last archive time-stamp's certificate ends within this many "
+    "seconds [default: archive_renew_before].",
+)
+@json_option
+@pass_runtime
+def renew(
+    runtime: Runtime, input_pdf: str | None, output: str | None, within: int | None, as_json: bool
+) -> None:
+    """Add a fresh archive time-stamp (with the validation data it needs) to every stored
+    B-LTA document whose last time-stamp's certificate nears its end, or to INPUT_PDF.
+
+    Run it daily (cron) and after `onetrip ca rotate tsa`."""
+    from signing import service
+    from signing.pdfs import PdfRefused
+
+    if input_pdf is not None:
+        if not output:
+            raise CliError("give -o OUTPUT with INPUT_PDF")
+        try:
+            fresh = service.renew_file(_ready(runtime), _read(input_pdf, runtime))
+        except PdfRefused as exc:
+            raise CliError(f"{input_pdf}: {exc.message}") from None
+        Path(output).write_bytes(fresh)
+        emit({"output": output, "sha256": service.sha256(fresh)}, as_json)
+        return
+    renewed = service.renew_stored(_ready(runtime), within)
+    text = "\n".join(
+        f"renewed {r['id']} (its stamp ended {r['previous_stamp_ends']})" for r in renewed
+    )
+    emit(renewed, as_json, text or "nothing to renew")
+
+
 def commands(find_user: Callable[[Runtime, str], int | None]) -> tuple[click.Command, ...]:
     """Signing's commands for the ``onetrip`` root, which supplies the user lookup."""
     departments.add_command(_add_member_command(find_user))
-    return (departments, sign, verify)
+    return (departments, sign, verify, signing_group)

@@ -200,7 +200,6 @@ def start_renewal(runtime: Runtime) -> threading.Thread:
                 return
 
     thread = threading.Thread(target=run, name="onetrip-seal-renewal", daemon=True)
-    thread.stop = stop  # type: ignore[attr-defined]
     thread.start()
     return thread
 

@@ -240,8 +240,11 @@ class Engine:
                     )
         return self._timestamper
 
-    def validation_context(self, seal: Seal | None) -> ValidationContext:
-        """Trust roots and the validation data of the seal's and the TSA's paths, offline.
+    def validation_context(
+        self, seal: Seal | None, also: list[x509.Certificate] = ()
+    ) -> ValidationContext:
+        """Trust roots and the validation data of the seal's and the TSA's paths, offline
+        (and of the certificates ``also`` names: an earlier time-stamp's, for renewal).
 
         OCSP answers are signed for this signature; the root's CRL is reused while fresh.
         """
@@ -249,7 +252,7 @@ class Engine:
         if crls is None or crls.until < time.monotonic():
             found, fresh_for = self.authority.crls()
             crls = self._crls = _Crls(found, time.monotonic() + min(fresh_for, REVINFO_REUSE))
-        others = list(self.authority.tsa_chain())
+        others = [*also, *self.authority.tsa_chain()]
         if seal is not None:
             others = [*self.authority.chain(seal.cert), *others]
         ocsps = self.authority.ocsp_now([seal.cert, *others] if seal else others)
@@ -357,6 +360,23 @@ class Engine:
             writer, "sha256", validation_context=self.validation_context(None)
         )
         return out.getvalue()
+
+
+async def renew_archive(engine: Engine, data: bytes) -> bytes:
+    """A fresh archive time-stamp over ``data`` (PAdES-LTA, EN 319 142-1 5.5).
+
+    First the validation data of the newest document time-stamp (its TSA's chain and an
+    OCSP answer of now) goes into the DSS, then a document time-stamp by the current TSA
+    covers everything, and its own validation data follows. So the document stays
+    verifiable after the earlier time-stamp's certificate or algorithms end.
+    """
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    stamps = reader.embedded_timestamp_signatures
+    earlier = [stamps[-1].signer_cert, *stamps[-1].other_embedded_certs] if stamps else []
+    context = engine.validation_context(None, also=earlier)
+    stamper = signers.PdfTimeStamper(engine.timestamper())
+    out = await stamper.async_update_archival_timestamp_chain(reader, context, in_place=False)
+    return out.getvalue()
 
 
 def refuse_broken_signatures(reader: PdfFileReader) -> None:

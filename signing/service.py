@@ -12,18 +12,23 @@ import asyncio
 import secrets
 import threading
 import weakref
+from datetime import datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 
 from asn1crypto import pem, x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.general import SigningError
+from sqlalchemy import select
 
 from config import audit, metrics
 from config.db import utcnow
 from config.runtime import Runtime
 from signing import departments
 from signing.authority import ca_authority
-from signing.engine import DEFAULT_LEVEL, LEVELS, Engine
-from signing.models import Document, Signature
-from signing.pdfs import PdfLimits, PdfRefused, open_pdf, sha256
+from signing.engine import DEFAULT_LEVEL, LEVELS, Engine, renew_archive
+from signing.models import Blob, Document, Signature
+from signing.pdfs import PARSE_ERRORS, PdfLimits, PdfRefused, open_pdf, sha256
 from signing.verify import Trust, etsi_report, verify_pdf
 
 _engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
@@ -138,6 +143,69 @@ def sign(
     return signed, document_id
 
 
+def last_archive_stamp_ends(data: bytes) -> datetime | None:
+    """When the certificate of the newest document time-stamp of ``data`` expires."""
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    stamps = reader.embedded_timestamp_signatures
+    if not stamps:
+        return None
+    return stamps[-1].signer_cert.not_valid_after.replace(tzinfo=None)
+
+
+def renew_file(runtime: Runtime, data: bytes) -> bytes:
+    """``data`` with a fresh archive time-stamp (see :func:`signing.engine.renew_archive`)."""
+    open_pdf(data, runtime.settings.max_upload_bytes, PdfLimits.of(runtime.settings))
+    try:
+        return asyncio.run(renew_archive(engine(runtime), data))
+    except (*PARSE_ERRORS, SigningError) as exc:
+        raise PdfRefused("cannot_sign", f"the PDF cannot be re-time-stamped: {exc}") from None
+
+
+def renew_stored(runtime: Runtime, within: int | None = None) -> list[dict]:
+    """Re-time-stamp every stored (B-LTA) document whose newest archive time-stamp's
+    certificate ends within ``within`` seconds (``archive_renew_before``).
+
+    Each renewal is its own transaction: the new version, the document's pointer to it
+    and the audit event; a document renewed meanwhile by another process is skipped.
+    """
+    horizon = utcnow() + timedelta(seconds=within or runtime.settings.archive_renew_before)
+    with runtime.db.read() as session:
+        candidates = session.execute(
+            # A completed route always ends in a document time-stamp (routes.approve).
+            select(Document.id, Document.blob_sha256).where(
+                Document.state == "completed", Document.blob_sha256.is_not(None)
+            )
+        ).all()
+    renewed = []
+    for document_id, digest in candidates:
+        with runtime.db.read() as session:
+            data = session.get(Blob, digest).data
+        ends = last_archive_stamp_ends(data)
+        if ends is None or ends > horizon:
+            continue
+        fresh = renew_file(runtime, data)
+        with runtime.db.write() as session:
+            doc = session.get(Document, document_id, with_for_update=True)
+            if doc.blob_sha256 != digest:
+                continue
+            new_digest = sha256(fresh)
+            if session.get(Blob, new_digest) is None:
+                session.add(Blob(sha256=new_digest, size=len(fresh), data=fresh))
+                session.flush()
+            doc.blob_sha256 = doc.sha256 = new_digest
+            doc.updated_at = utcnow()
+            audit.record(
+                session,
+                "signing.renew",
+                actor="cli",
+                subject=document_id,
+                sha256=new_digest,
+                previous_stamp_ends=ends.isoformat() + "Z",
+            )
+        renewed.append({"id": document_id, "sha256": new_digest, "previous_stamp_ends": ends})
+    return renewed
+
+
 def trust(runtime: Runtime) -> Trust:
     ca = ca_authority(runtime)
     eng = engine(runtime)
@@ -166,7 +234,7 @@ def verify_xml(runtime: Runtime, data: bytes) -> str:
 
 def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
     """What OneTrip recorded about a document, by its public id or any version's SHA-256."""
-    from sqlalchemy import or_, select
+    from sqlalchemy import or_
 
     from signing.models import Department
 
