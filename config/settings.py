@@ -101,7 +101,7 @@ class Settings:
     archive_renew_before: int = 365 * 86400  # `signing renew`: re-stamp when the TSA cert ends
     est_client_cert_proxies: str = ""  # addresses allowed to forward TLS client certs to EST
     max_pdf_pages: int = 2000  # pages a PDF may have for signing or verification
-    max_pdf_objects: int = 100_000  # objects (xref entries) a PDF may have
+    max_pdf_objects: int = 25_000  # objects (xref entries) a PDF may have
 
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`

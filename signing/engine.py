@@ -30,7 +30,6 @@ from typing import Protocol
 
 from asn1crypto import cms, core, tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.attributes import CMSAttributeProvider, SigningCertificateV2Provider
@@ -44,7 +43,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import LEVELS
-from signing.pdfs import PdfRefused
+from signing.pdfs import PARSE_ERRORS, PdfRefused
 from signing.placement import PageGeometryError, PageView
 from signing.stamp import stamp_style
 
@@ -347,7 +346,7 @@ class Engine:
             raise PdfRefused("corrupt_pdf", "the PDF nests its objects too deeply") from None
         except PageGeometryError as exc:
             raise PdfRefused("cannot_stamp", f"no place for a visible stamp: {exc}") from None
-        except (PdfError, SigningError) as exc:
+        except (*PARSE_ERRORS, SigningError) as exc:
             raise PdfRefused("cannot_sign", f"the PDF cannot be signed: {exc}") from None
         return out.getvalue(), field_name
 
@@ -397,7 +396,7 @@ def refuse_broken_signatures(reader: PdfFileReader) -> None:
                 sig.signer_info, sig.signer_cert, content_type, digest
             )
             integrity = sig.summarise_integrity_info()
-        except (PdfError, SignatureValidationError, ValueError, KeyError) as exc:
+        except (*PARSE_ERRORS, SignatureValidationError) as exc:
             raise PdfRefused(
                 "broken_signature", f"signature {sig.field_name} cannot be checked: {exc}"
             ) from None

@@ -426,9 +426,27 @@ async def _check_timestamp(sig: EmbeddedPdfSignature, trust: Trust, known: _Know
     }
 
 
+def _check_byte_range(sig: EmbeddedPdfSignature, size: int) -> None:
+    """Refuse a signature whose /ByteRange is not two ranges inside the file around its
+    /Contents (ISO 32000-1 12.8.1): it is malformed, not merely a failing signature."""
+    byte_range = [int(v) for v in sig.byte_range]
+    ok = len(byte_range) == 4 and all(v >= 0 for v in byte_range)
+    if ok:
+        start1, len1, start2, len2 = byte_range
+        ok = start1 == 0 and len1 < start2 and start2 + len2 <= size
+    if not ok:
+        raise PdfRefused(
+            "corrupt_pdf",
+            f"the /ByteRange of signature {sig.field_name} is not two ranges inside the file",
+        )
+
+
 async def _verify(reader: PdfFileReader, trust: Trust) -> tuple[list[dict], list]:
     embedded, known = _knowledge(reader, trust)
     sigs = reader.embedded_signatures
+    size = len(reader.stream.getbuffer())
+    for sig in sigs:
+        _check_byte_range(sig, size)
     stamps = [s for s in sigs if s.sig_object_type == "/DocTimeStamp"]
     results = {s.field_name: await _check_timestamp(s, trust, known) for s in stamps}
     valid_ts = [s.signed_revision for s in stamps if results[s.field_name]["ok"]]
