@@ -342,6 +342,8 @@ class Engine:
             out = await pdf_signer.async_sign_pdf(
                 writer, appearance_text_params=params, bytes_reserved=_reserve(rank)
             )
+        except PdfRefused:
+            raise
         except RecursionError:
             raise PdfRefused("corrupt_pdf", "the PDF nests its objects too deeply") from None
         except PageGeometryError as exc:

@@ -290,7 +290,7 @@ def _audited_read(runtime: Runtime, document_id: str, caller: Caller, what: str)
 
 
 def _status(runtime: Runtime, document_id: str) -> dict:
-    record = find_document(runtime, document_id)
+    record = find_document(runtime, document_id, private=True)
     if record is None:
         raise RouteError("not_found", f"no route {document_id}", 404)
     with runtime.db.read() as session:

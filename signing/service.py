@@ -232,8 +232,13 @@ def verify_xml(runtime: Runtime, data: bytes) -> str:
     return etsi_report(data, trust(runtime), settings.max_upload_bytes, PdfLimits.of(settings))
 
 
-def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
-    """What OneTrip recorded about a document, by its public id or any version's SHA-256."""
+def find_document(runtime: Runtime, digest_or_id: str, *, private: bool = False) -> dict | None:
+    """What OneTrip recorded about a document, by its public id or any version's SHA-256.
+
+    The public record (the /verify page, verification reports) says which departments
+    signed when; ``private`` (a route's readers only) adds the file name, which may name
+    the citizen the document concerns.
+    """
     from sqlalchemy import or_
 
     from signing.models import Department
@@ -263,9 +268,8 @@ def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
             .where(Signature.document_id == doc.id)
             .order_by(Signature.id)
         ).all()
-        return {
+        record = {
             "id": doc.id,
-            "filename": doc.filename,
             "state": doc.state,
             "sha256": doc.sha256,
             "created_at": doc.created_at.isoformat() + "Z",
@@ -282,3 +286,6 @@ def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
                 for s, code, name in sigs
             ],
         }
+        if private:
+            record["filename"] = doc.filename
+        return record

@@ -483,6 +483,8 @@ def verify_pdf(data: bytes, trust: Trust, max_bytes: int, limits=None) -> dict:
 def _run(reader: PdfFileReader, trust: Trust):
     try:
         return asyncio.run(_verify(reader, trust))
+    except PdfRefused:
+        raise
     except PARSE_ERRORS as exc:
         # A signature dictionary pyHanko cannot make sense of (bad /ByteRange, /Contents).
         raise PdfRefused("corrupt_pdf", f"a signature in the PDF cannot be read: {exc}") from None

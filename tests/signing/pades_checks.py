@@ -90,6 +90,15 @@ def add_user(runtime, username: str) -> int:
         ).id
 
 
+def caller(runtime, username: str):
+    """The signing Caller for ``username``, as the API builds it from an access token."""
+    from idp.users import find_user
+    from signing.routes import Caller
+
+    with runtime.db.read() as session:
+        return Caller(find_user(session, username).id, username)
+
+
 def add_officer(runtime, code: str, username: str) -> str:
     departments.add_member(runtime, code, add_user(runtime, username), username)
     return username
@@ -234,3 +243,31 @@ def endesive_results(data: bytes, root: x509.Certificate) -> list:
     from endesive.pdf.verify import PDFVerifier
 
     return PDFVerifier(data, [root.dump()]).verify_all_signatures()
+
+
+def render_last_page(data: bytes, tmp_path: Path, name: str, dpi: int):
+    """The document's last page as pdftoppm renders it (grey levels)."""
+    from PIL import Image
+
+    (tmp_path / f"{name}.pdf").write_bytes(data)
+    pages = int(PdfFileReader(BytesIO(data), strict=False).root["/Pages"]["/Count"])
+    subprocess.run(
+        ["pdftoppm", "-r", str(dpi), "-png", "-singlefile", "-f", str(pages), "-l", str(pages),
+         str(tmp_path / f"{name}.pdf"), str(tmp_path / name)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    return Image.open(tmp_path / f"{name}.png").convert("L")
+
+
+def changed_pixels(before: bytes, after: bytes, tmp_path: Path, dpi: int, foot: float = 1.0):
+    """(bounding box of the pixels that differ on the last page, rendered page size);
+    ``foot`` < 1 looks only at that lower fraction of the page."""
+    from PIL import ImageChops
+
+    old = render_last_page(before, tmp_path, "before", dpi)
+    new = render_last_page(after, tmp_path, "after", dpi)
+    assert old.size == new.size
+    changed = ImageChops.difference(old, new).point(lambda p: 255 if p > 40 else 0)
+    top = int(new.size[1] * (1 - foot))
+    changed.paste(0, (0, 0, new.size[0], top))
+    return changed.getbbox(), new.size

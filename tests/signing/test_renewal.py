@@ -8,7 +8,7 @@ from datetime import timedelta
 from io import BytesIO
 
 from cryptography.x509 import ocsp
-from pades_checks import ades_spec, dss_contents
+from pades_checks import ades_spec, caller, dss_contents
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
 from pyhanko.sign.validation import ades as pyhanko_ades
@@ -18,7 +18,6 @@ from pyhanko_certvalidator.revinfo.manager import NonRevokedStatusAssertion
 from certs.ocsp import responder
 from signing import departments, routes, service
 from signing.authority import ca_authority
-from tests.signing.test_routes import caller
 
 
 def _lta_verdict_at(data: bytes, root, moment):

@@ -13,7 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from pades_checks import ades, encrypted_pdf, pdfsig
+from pades_checks import ades, caller, encrypted_pdf, pdfsig
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
@@ -181,7 +181,6 @@ def test_onetrip_revoke_records_the_compromise_time(runtime, psb, pdf):
 
 def _tampered_after_certification(runtime, psb, pdf) -> bytes:
     """A certified document to which a later update adds a page: not allowed by DocMDP."""
-    from tests.signing.test_routes import caller
 
     doc = routes.create(runtime, pdf, [psb], filename="c.pdf", caller=caller(runtime, "li.wei"))
     routes.approve(runtime, doc["id"], caller(runtime, "li.wei"))

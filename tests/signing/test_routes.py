@@ -5,21 +5,15 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
-from pades_checks import add_officer, add_user, embedded_only_context, pdfsig, validate
+from pades_checks import add_officer, add_user, caller, embedded_only_context, pdfsig, validate
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from sqlalchemy import select
 
 from config.audit import AuditEvent
-from idp.users import find_user
 from signing import departments, routes, service
 from signing.departments import DepartmentError
 from signing.routes import Caller
-
-
-def caller(runtime, username: str) -> Caller:
-    with runtime.db.read() as session:
-        return Caller(find_user(session, username).id, username)
 
 
 @pytest.fixture

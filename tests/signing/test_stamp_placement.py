@@ -3,12 +3,11 @@ crop them or turn them (ISO 32000-1 7.7.3.4): checked on pixels rendered by pdft
 
 from __future__ import annotations
 
-import subprocess
 from io import BytesIO
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops
+from pades_checks import changed_pixels
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
@@ -43,24 +42,10 @@ def odd_pdf(
     return out.getvalue()
 
 
-def _render(data: bytes, tmp_path: Path, name: str) -> Image.Image:
-    (tmp_path / f"{name}.pdf").write_bytes(data)
-    subprocess.run(
-        ["pdftoppm", "-r", str(DPI), "-png", "-singlefile", str(tmp_path / f"{name}.pdf"),
-         str(tmp_path / name)],
-        check=True, timeout=60,
-    )  # fmt: skip
-    return Image.open(tmp_path / f"{name}.png").convert("L")
-
-
 def _stamp_pixels(runtime, psb, data: bytes, tmp_path: Path):
     """(bounding box of the pixels the stamp changed, rendered page size)."""
     signed, _ = service.sign(runtime, data, psb, level="B-B", stamp=True)
-    before, after = _render(data, tmp_path, "before"), _render(signed, tmp_path, "after")
-    assert before.size == after.size
-    return ImageChops.difference(before, after).point(
-        lambda p: 255 if p > 40 else 0
-    ).getbbox(), after.size
+    return changed_pixels(data, signed, tmp_path, DPI)
 
 
 @pytest.mark.parametrize(
