@@ -118,8 +118,8 @@ class Responder:
     ) -> bytes:
         """The OCSPResponse for one of our certificates, as a client would get it (no nonce).
 
-        ``fresh``: signed now from the database's status, neither cached answer nor cached
-        status (what a signature embeds).
+        ``fresh``: signed now, never a cached answer (what a signature embeds); its status
+        is as recent as every status this process answers with (``revocation_status_max_age``).
         """
         name_hash, key_hash = self._issuer_hashes[hash_name]
         serial = certificate.serial_number
@@ -140,7 +140,7 @@ class Responder:
             with self._cache_lock:
                 self._use(current)
                 self._cache.clear()
-        statuses = [self._status(c, fresh) for c in cert_ids]
+        statuses = [self._status(c) for c in cert_ids]
         metrics.ocsp_answers(statuses)
         cache_key = None
         if nonce is None and len(cert_ids) == 1 and not fresh:
@@ -170,11 +170,10 @@ class Responder:
                 self._cache[cache_key] = (expires, response)
         return response
 
-    def _status(self, cert_id: _CertId, fresh: bool = False) -> Status:
+    def _status(self, cert_id: _CertId) -> Status:
         if self._issuer_hashes.get(cert_id.hash_name) != (cert_id.name_hash, cert_id.key_hash):
             return Status("unknown")
-        serial = serial_hex(cert_id.serial)
-        return self.authority.status_now(serial) if fresh else self.authority.status(serial)
+        return self.authority.status(serial_hex(cert_id.serial))
 
 
 def _key_bits(certificate: x509.Certificate) -> bytes:

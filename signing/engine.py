@@ -420,12 +420,14 @@ def refuse_broken_signatures(reader: PdfFileReader) -> None:
 
 
 def _reserve(rank: int) -> int:
-    """Room for the CMS object, so pyHanko skips its dry-run signature for the size estimate.
+    """Room for the CMS object (hex, so twice its DER size), so pyHanko skips its dry-run
+    signature for the size estimate.
 
-    A B-B CMS with our chain is about 1.6 kB (EC) to 2.5 kB (RSA-3072) and a time-stamp
-    token adds about as much again; these bounds leave room for an external TSA's chain.
+    A B-B CMS with our whole chain, root included, is about 2 kB (EC) to 4.5 kB
+    (RSA-3072), and a time-stamp token with the TSA's and issuing CA's certificates adds
+    about as much again; these bounds leave room for an external TSA's chain.
     """
-    return 8192 if rank == 0 else 16384
+    return 12288 if rank == 0 else 32768
 
 
 def _unused_field_name(code: str, taken: set[str]) -> str:
