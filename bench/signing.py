@@ -12,6 +12,10 @@ RSA-3072 peer.
 Targets (issue 4): B-B at least twice the peer's signatures/s (checked on the rate, which
 is 1 / mean CPU time, and on the median CPU time); B-LTA median under 100 ms for one page.
 Both are printed as ``TARGET ... met`` lines on stderr and marked in the table rows.
+Verification (issue 14): the median time of OneTrip's whole report of a one-page B-LTA
+file (EN 319 102-1 long-term validation, status now, levels) beside pyHanko's own
+``ades_lta_validation`` of the same file with the same knowledge; and how fast a hostile
+2 MB, 20,000-page PDF is refused at the public verify service (bound: well under 1 s).
 Run: ``.venv/bin/python -m bench.signing``.
 """
 
@@ -131,6 +135,70 @@ def _rsa_b_b(workdir: Path, pdf: bytes) -> tuple[list[dict], str]:
     return rows, _b_b_target(label, rate, cpu_ms, peer_rate, peer_cpu)
 
 
+def _verification(runtime, pdf: bytes) -> tuple[list[dict], list[str]]:
+    """OneTrip's report of a B-LTA file beside pyHanko's own AdES LTA validation of it."""
+    import sys
+    from io import BytesIO
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import ades
+    from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
+
+    from signing import service
+    from signing.pdfs import PdfRefused
+    from signing.verify import _knowledge, _spec
+
+    signed, _ = service.sign(runtime, pdf, "BENCH", level="B-LTA")
+    trust = service.trust(runtime)
+
+    def bare() -> None:
+        reader = PdfFileReader(BytesIO(signed))
+        _, known = _knowledge(reader, trust)  # the same knowledge OneTrip's report uses
+        spec = PdfSignatureValidationSpec(_spec(trust, known.local()))
+        result = asyncio.run(ades.ades_lta_validation(reader.embedded_regular_signatures[0], spec))
+        assert result.ades_subindic.status.name == "PASSED"
+
+    def ours() -> None:
+        assert service.verify(runtime, signed)["ok"]
+
+    _, bare_cpu, bare_ms = _measure(bare)
+    _, cpu_ms, ours_ms = _measure(ours)
+    label = "verification of a B-LTA file, 1p, median"
+    peer = "bare pyHanko ades_lta_validation, same file and knowledge"
+    rows = [row(label, ours_ms, "ms", bare_ms, peer, None, ratio=bare_ms / ours_ms)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "signing"))
+    from hostile_pdfs import many_pages
+
+    hostile = many_pages()
+
+    def refuse() -> None:
+        try:
+            service.verify(runtime, hostile)
+        except PdfRefused:
+            return
+        raise AssertionError("a 20,000-page PDF was verified")
+
+    _, refuse_cpu, refuse_ms = _measure(refuse)
+    rows.append(
+        row(
+            "refusing a 2 MB, 20,000-page PDF at verify, median [bound < 1 s]",
+            refuse_ms,
+            "ms",
+            1000.0,
+            "bound",
+            "< 1000 ms",
+            ratio=1000.0 / refuse_ms,
+        )
+    )
+    notes = [
+        f"{label}: {ours_ms:.1f} ms wall, {cpu_ms:.1f} ms CPU; pyHanko's AdES LTA validation "
+        f"alone {bare_ms:.1f} ms wall, {bare_cpu:.1f} ms CPU ({ours_ms / bare_ms:.2f}x)",
+        f"refusing a 20,000-page PDF: {refuse_ms:.1f} ms wall ({refuse_cpu:.1f} ms CPU); "
+        f"bound < 1 s: {_met(refuse_ms < 1000)}",
+    ]
+    return rows, notes
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
@@ -202,8 +270,11 @@ def run() -> list[dict]:
                             f"{label}: median {median_ms:.1f} ms wall ({cpu_ms:.1f} ms CPU); "
                             f"target < 100 ms: " + _met(median_ms < 100)
                         )
+        verify_rows, verify_notes = _verification(runtime, make_pdf(1))
         rsa_rows, rsa_verdict = _rsa_b_b(workdir, make_pdf(1))
-    rows += rsa_rows
+    rows += verify_rows + rsa_rows
+    for line in verify_notes:
+        note(line)
     for line in [*verdicts, rsa_verdict]:
         note(f"TARGET {line}")
     runtime.db.dispose()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certs import profiles
+from certs import names, profiles
 from certs.builders import sign_certificate, sign_crl
 from certs.custody import Custody, PublicKey
 from certs.models import AuthorityRole, Certificate, Crl
@@ -38,7 +40,12 @@ from config.memo import per_owner
 from config.runtime import Runtime
 
 ROLES = ("root", "ca", "ocsp", "tsa")
+_ROLE_PROFILES = {"ocsp": profiles.OCSP_RESPONDER, "tsa": profiles.TSA}
 _BACKDATE = timedelta(minutes=1)
+ROLE_RECHECK = 30.0  # seconds between re-reads of the hierarchy (rotations elsewhere)
+#: ETSI EN 319 411-1 policy OIDs: normalized certificate policy, and NCP+ (key in an SSCD).
+NCP = "0.4.0.2042.1.1"
+NCP_PLUS = "0.4.0.2042.1.2"
 
 #: RFC 5280 CRLReason names accepted for revocation (certificateHold and removeFromCRL
 #: are left out: OneTrip revokes for good).
@@ -88,24 +95,22 @@ class Issued:
 
 @dataclass(frozen=True)
 class Status:
-    """A certificate's revocation status as the OCSP responder reports it."""
+    """A certificate's revocation status as the OCSP responder reports it.
+
+    ``compromised_at`` is the RFC 5280 invalidityDate: when the key is known or suspected
+    to have been compromised, which may be before the revocation itself.
+    """
 
     state: str  # good | revoked | unknown
     revoked_at: datetime | None = None
     reason: str | None = None
+    compromised_at: datetime | None = None
 
     def encode(self) -> bytes:
         if self.state != "revoked":
             return self.state.encode()
-        return f"revoked|{self.revoked_at:%Y%m%d%H%M%S}|{self.reason}".encode()
-
-    @classmethod
-    def decode(cls, raw: bytes) -> Status:
-        text = raw.decode()
-        if not text.startswith("revoked|"):
-            return cls(text)
-        _, moment, reason = text.split("|")
-        return cls("revoked", datetime.strptime(moment, "%Y%m%d%H%M%S"), reason)
+        moment = f"{self.compromised_at:%Y%m%d%H%M%S}" if self.compromised_at else ""
+        return f"revoked|{self.revoked_at:%Y%m%d%H%M%S}|{self.reason}|{moment}".encode()
 
 
 def serial_hex(value: int | str) -> str:
@@ -166,17 +171,23 @@ class Authority:
         self.db = runtime.db
         self.custody = Custody(runtime.settings, runtime.db)
         self._roles: dict[str, Role] | None = None
+        self._history: list[Role] = []
+        self._roles_until = 0.0
         self._lock = threading.Lock()
-        self._statuses = Statuses(lambda: runtime.redis)
+        self._statuses = Statuses(lambda: runtime.redis, runtime.settings.revocation_status_max_age)
 
     # -- hierarchy ------------------------------------------------------------------------
 
     def ensure(self) -> dict[str, Role]:
-        """The hierarchy, created on first use (idempotent, safe across processes)."""
-        if self._roles is not None:
+        """The current hierarchy, created on first use (idempotent, safe across processes).
+
+        Re-read from the database every :data:`ROLE_RECHECK` seconds, so a TSA or OCSP
+        responder rotated by another process (``onetrip ca rotate``) takes over here too.
+        """
+        if self._roles is not None and time.monotonic() < self._roles_until:
             return self._roles
         with self._lock:
-            if self._roles is None:
+            if self._roles is None or time.monotonic() >= self._roles_until:
                 roles = self._load_roles()
                 if roles is None:
                     # IntegrityError: another process won the race; read its hierarchy.
@@ -185,8 +196,18 @@ class Authority:
                     roles = self._load_roles()
                 if roles is None:
                     raise RuntimeError("the CA hierarchy could not be created")
-                self._roles = roles
+                self._roles, self._history = roles, self._load_history()
+                self._roles_until = time.monotonic() + ROLE_RECHECK
         return self._roles
+
+    def hierarchy_roles(self) -> list[Role]:
+        """Every certificate the hierarchy ever had (rotated TSA and OCSP ones included)."""
+        self.ensure()
+        return self._history
+
+    def hierarchy_certificates(self) -> list[x509.Certificate]:
+        """Every hierarchy certificate, current and retired: what verifiers may need."""
+        return [r.certificate for r in self.hierarchy_roles()]
 
     @property
     def root(self) -> Role:
@@ -221,6 +242,24 @@ class Authority:
             "est": f"{self.settings.issuer}/.well-known/est",
         }
 
+    def pointer_urls(self) -> dict[str, str]:
+        """The URLs written into certificates: always ``http`` (ETSI EN 319 412-2 4.3.11).
+
+        A relying party fetches them to check a certificate; an https URL would need that
+        very check to open (circular validation). ``pki_url_base`` names the base (the
+        ``/pki`` paths are served there too); by default it is the issuer with ``http``.
+        """
+        base = self.settings.pki_url_base.rstrip("/") or (
+            "http://" + self.settings.issuer.split("://", 1)[-1]
+        )
+        return {
+            "root": f"{base}/pki/root.cer",
+            "ca": f"{base}/pki/ca.cer",
+            "crl": f"{base}/pki/ca.crl",
+            "root_crl": f"{base}/pki/root.crl",
+            "ocsp": f"{base}/pki/ocsp",
+        }
+
     def _load_roles(self) -> dict[str, Role] | None:
         with self.db.read() as session:
             rows = session.execute(
@@ -235,26 +274,49 @@ class Authority:
             for role, der, serial, label in rows
         }
 
+    def _load_history(self) -> list[Role]:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Certificate.role, Certificate.der, Certificate.serial, Certificate.key_label)
+                .where(Certificate.role.in_(ROLES))
+                .order_by(Certificate.created_at)
+            ).all()
+        return [
+            Role(role, x509.load_der_x509_certificate(der), der, serial, label)
+            for role, der, serial, label in rows
+        ]
+
     def _create_hierarchy(self) -> None:
         org = self.settings.ca_organization
         with self.db.write() as session:
             if session.get(AuthorityRole, "root") is not None:
                 return
-            root_name = _ca_name(org, f"{org} Root CA")
+            root_name = self._ca_name(f"{org} Root CA")
             root = self._make_role(session, "root", profiles.ROOT, root_name, issuer=None)
             ca = self._make_role(
-                session, "ca", profiles.ISSUING_CA, _ca_name(org, f"{org} Issuing CA"), root
+                session, "ca", profiles.ISSUING_CA, self._ca_name(f"{org} Issuing CA"), root
             )
-            self._make_role(
-                session, "ocsp", profiles.OCSP_RESPONDER, _ca_name(org, f"{org} OCSP Responder"), ca
-            )
-            self._make_role(
-                session, "tsa", profiles.TSA, _ca_name(org, f"{org} Time-Stamping Authority"), ca
-            )
+            for name in ("ocsp", "tsa"):
+                self._make_role(session, name, _ROLE_PROFILES[name], self._role_name(name), ca)
             session.flush()
             for issuer in (root, ca):
                 self._new_crl(session, issuer)
             audit.record(session, "certs.init", subject=root.serial, issuing_ca=ca.serial)
+
+    def _ca_name(self, common_name: str) -> x509.Name:
+        """C=, O= and CN= (ETSI EN 319 412-2 4.2.3.1 wants the country on every issuer)."""
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, self.settings.ca_country),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.settings.ca_organization),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+
+    def _role_name(self, role: str) -> x509.Name:
+        org = self.settings.ca_organization
+        label = {"ocsp": "OCSP Responder", "tsa": "Time-Stamping Authority"}[role]
+        return self._ca_name(f"{org} {label}")
 
     def _make_role(
         self,
@@ -263,17 +325,44 @@ class Authority:
         profile: profiles.Profile,
         subject: x509.Name,
         issuer: Role | None,
+        days: int | None = None,
     ) -> Role:
         label = f"ca-{name}-{secrets.token_hex(6)}"
         public = self.custody.generate(session, label)
         signer_label = issuer.key_label if issuer else label
-        cert = self._sign(profile, subject, public, issuer, signer_label, profile.days)
+        cert = self._sign(profile, subject, public, issuer, signer_label, days or profile.days)
         der = cert.public_bytes(serialization.Encoding.DER)
         role = Role(name, cert, der, serial_hex(cert.serial_number), label)
         self._store(session, cert, der, name, None, issuer or role, label)
         session.flush()  # the certificate row first: certs_authority refers to it
-        session.add(AuthorityRole(role=name, serial=role.serial))
+        existing = session.get(AuthorityRole, name)
+        if existing is None:
+            session.add(AuthorityRole(role=name, serial=role.serial))
+        else:
+            existing.serial = role.serial
         return role
+
+    def rotate(self, role: str, *, days: int | None = None, actor: str | None = None) -> Role:
+        """A new key and certificate for the TSA or the OCSP responder, in use at once.
+
+        The old certificate stays in the database (and in :meth:`hierarchy_certificates`),
+        so every time-stamp and OCSP answer it signed keeps validating; its key is kept.
+        """
+        if role not in _ROLE_PROFILES:
+            raise AuthorityError("only the tsa and ocsp roles can be rotated")
+        profile = _ROLE_PROFILES[role]
+        if days is not None and not 1 <= days <= profile.max_days:
+            raise AuthorityError(f"a {role} certificate lives 1 to {profile.max_days} days")
+        ca = self.ca
+        with self.db.write() as session:
+            old = session.get(AuthorityRole, role).serial
+            new = self._make_role(session, role, profile, self._role_name(role), ca, days)
+            audit.record(
+                session, "certs.rotate", actor=actor, subject=new.serial, role=role, previous=old
+            )
+        with self._lock:
+            self._roles_until = 0.0  # re-read at the next use
+        return new
 
     # -- issuance -------------------------------------------------------------------------
 
@@ -286,6 +375,8 @@ class Authority:
         signer_label: str,
         days: int,
         extra: list[x509.Extension] | None = None,
+        *,
+        in_custody: bool = True,
     ) -> x509.Certificate:
         now = utcnow().replace(microsecond=0)
         not_after = now + timedelta(days=days)
@@ -305,6 +396,9 @@ class Authority:
         )
         for extension, critical in profile.extensions():
             builder = builder.add_extension(extension, critical)
+        policies = self._policies(profile, in_custody)
+        if policies is not None:
+            builder = builder.add_extension(policies, False)
         if issuer is not None:
             for extension, critical in self._pointers(issuer.name):
                 builder = builder.add_extension(extension, critical)
@@ -312,9 +406,27 @@ class Authority:
             builder = builder.add_extension(extension.value, extension.critical)
         return sign_certificate(builder, self.custody.signer(signer_label))
 
+    def _policies(
+        self, profile: profiles.Profile, in_custody: bool
+    ) -> x509.CertificatePolicies | None:
+        """OneTrip's policy OID on every certificate (anyPolicy on the issuing CA), plus the
+        ETSI EN 319 411-1 NCP OID for persons' certificates whose key OneTrip holds, NCP+
+        when that key is in a hardware token (a secure cryptographic device)."""
+        if profile.is_ca:
+            if profile.path_length is None:  # the root: policies are its subordinates' job
+                return None
+            oids = ["2.5.29.32.0"]
+        else:
+            oids = [self.settings.certificate_policy]
+            if profile.etsi_person and in_custody:
+                oids.append(NCP_PLUS if self.custody.backend == "pkcs11" else NCP)
+        return x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier(oid), None) for oid in oids]
+        )
+
     def _pointers(self, issuer_role: str) -> list[tuple[x509.ExtensionType, bool]]:
         """CRL distribution point and AIA of a certificate signed by ``issuer_role``."""
-        urls = self.urls()
+        urls = self.pointer_urls()
         crl = urls["root_crl"] if issuer_role == "root" else urls["crl"]
         access = [
             x509.AccessDescription(
@@ -363,9 +475,10 @@ class Authority:
         self,
         profile: str,
         *,
-        subject: x509.Name | str | None = None,
+        subject: x509.Name | str,
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKey | None = None,
+        alt_names: Sequence[x509.GeneralName] = (),
         key_label: str | None = None,
         days: int | None = None,
         actor: str | None = None,
@@ -375,34 +488,53 @@ class Authority:
     ) -> Issued:
         """Issue an end-entity certificate by ``profile`` for a CSR or a public key.
 
-        A CSR's signature is checked first (proof of possession); its subject is used
-        unless ``subject`` is given, and its subjectAltName is copied. The issuance and its
-        audit record land in one transaction: ``session`` if given, else a new one.
+        ``subject`` and ``alt_names`` are the identity the caller authenticated (a device
+        entry, a department, a citizen, the operator's word), never taken from the CSR:
+        a CSR's signature is checked (proof of possession) and a CSR that asks for any
+        other name is refused (:mod:`certs.names`), as are CA-like and wildcard names.
+        The issuance and its audit record land in one transaction: ``session`` if given,
+        else a new one.
         """
         chosen = profiles.public_profile(profile)
-        extra: list[x509.Extension] = []
+        name = chosen.complete(parse_subject(subject), self.settings.ca_country)
+        alt_names = list(alt_names)
         if csr is not None:
             request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
             if not request.is_signature_valid:
                 raise AuthorityError("the certificate request's signature does not verify")
+            _refuse_names(names.check_request, request, name, alt_names)
             public_key = request.public_key()  # type: ignore[assignment]
-            subject = subject if subject is not None else request.subject
-            with contextlib.suppress(x509.ExtensionNotFound):
-                extra = [
-                    request.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-                ]
         elif chosen.requires_csr:
             raise profiles.ProfileError(f"profile {profile} is issued only from a CSR")
-        if public_key is None or subject is None:
-            raise AuthorityError("a subject and a CSR or public key are needed")
+        if public_key is None:
+            raise AuthorityError("a CSR or a public key is needed")
         _check_public_key(public_key)
-        name = parse_subject(subject)
         chosen.check_subject(name)
+        hierarchy = [r.certificate.subject for r in self.hierarchy_roles()]
+        _refuse_names(names.check_identity, name, alt_names, hierarchy)
         days = chosen.days if days is None else days
         if not 1 <= days <= chosen.max_days:
             raise AuthorityError(f"profile {profile} allows 1 to {chosen.max_days} days")
+        extra = []
+        if alt_names:
+            extra.append(
+                x509.Extension(
+                    ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+                    False,
+                    x509.SubjectAlternativeName(alt_names),
+                )
+            )
         ca = self.ca
-        cert = self._sign(chosen, name, public_key, ca, ca.key_label, days, extra)
+        cert = self._sign(
+            chosen,
+            name,
+            public_key,
+            ca,
+            ca.key_label,
+            days,
+            extra,
+            in_custody=key_label is not None,
+        )
         issued = Issued(cert, serial_hex(cert.serial_number), profile, key_label, self.chain())
         if session is not None:
             self._record_issue(session, issued, actor, client_id, ip)
@@ -469,15 +601,27 @@ class Authority:
         serial: str | int,
         reason: str = "unspecified",
         *,
+        compromised_at: datetime | None = None,
         actor: str | None = None,
         client_id: str | None = None,
         ip: str | None = None,
     ) -> Status:
-        """Revoke a certificate, reissue its issuer's CRL and update the OCSP status, at once."""
+        """Revoke a certificate, reissue its issuer's CRL and update the OCSP status, at once.
+
+        ``compromised_at`` (naive UTC, not in the future, not before the certificate's
+        notBefore) becomes the invalidityDate of the CRL entry and of OCSP answers: a
+        signature whose proof of existence is not earlier fails verification. The
+        database is the record; other processes learn of the revocation through a Redis
+        stamp within 50 ms, or, if that write fails, within ``revocation_status_max_age``.
+        """
         if reason not in REASONS:
             raise AuthorityError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
         serial = serial_hex(serial)
-        roles = self.ensure()
+        now = utcnow().replace(microsecond=0)
+        if compromised_at is not None:
+            compromised_at = compromised_at.replace(microsecond=0, tzinfo=None)
+            if compromised_at > now:
+                raise AuthorityError("the compromise time cannot be in the future")
         with self.db.write() as session:
             row = session.execute(
                 select(Certificate).where(Certificate.serial == serial).with_for_update()
@@ -488,9 +632,12 @@ class Authority:
                 raise AuthorityError("the root CA cannot be revoked by its own CRL")
             if row.revoked_at is not None:
                 raise AuthorityError(f"certificate {serial} is already revoked")
-            row.revoked_at = utcnow().replace(microsecond=0)
+            if compromised_at is not None and compromised_at < row.not_before:
+                raise AuthorityError("the compromise time is before the certificate was issued")
+            row.revoked_at = now
             row.revocation_reason = reason
-            issuer = next(r for r in roles.values() if r.serial == row.issuer_serial)
+            row.invalidity_date = compromised_at
+            issuer = next(r for r in self.hierarchy_roles() if r.serial == row.issuer_serial)
             session.flush()
             self._new_crl(session, issuer)
             audit.record(
@@ -501,47 +648,38 @@ class Authority:
                 client_id=client_id,
                 ip=ip,
                 reason=reason,
+                compromised_at=compromised_at.isoformat() + "Z" if compromised_at else None,
             )
-            status = Status("revoked", row.revoked_at, reason)
-        # Overwrite (not fill-if-absent) so no reader's stale "good" can survive this.
-        self.runtime.redis.set(_status_key(serial), status.encode(), ex=self.settings.ocsp_validity)
+            status = Status("revoked", row.revoked_at, reason, compromised_at)
         self._statuses.revoked()
         return status
 
     def status(self, serial: str) -> Status:
-        """The status of a certificate issued by the issuing CA.
+        """The status of a certificate issued by the issuing CA (current or earlier).
 
-        Remembered in this process until any node revokes (:mod:`certs.statuses`), so the
-        OCSP responder's hot path makes no round trip; behind that, cached in Redis.
+        Read from the database and remembered in this process for at most
+        ``revocation_status_max_age`` seconds, less if any node revokes meanwhile
+        (:mod:`certs.statuses`), so the OCSP responder's hot path makes no round trip.
         """
-        return self._statuses.lookup(serial, self._shared_status)
+        return self._statuses.lookup(serial, self.status_now)
 
-    def _shared_status(self, serial: str) -> Status:
-        """The status from Redis, else from the database (then cached in Redis).
-
-        Readers fill the cache only if it is empty and revocation overwrites it, so a
-        reader that saw the row just before a revocation cannot re-install ``good``.
-        """
-        key = _status_key(serial)
-        cached = self.runtime.redis.get(key)
-        if cached is not None:
-            return Status.decode(cached)
-        ca_serial = self.ca.serial
+    def status_now(self, serial: str) -> Status:
+        """The status as the database has it this moment (no cache)."""
+        issuers = {r.serial for r in self.hierarchy_roles() if r.name == "ca"}
         with self.db.read() as session:
             row = session.execute(
                 select(
-                    Certificate.issuer_serial, Certificate.revoked_at, Certificate.revocation_reason
+                    Certificate.issuer_serial,
+                    Certificate.revoked_at,
+                    Certificate.revocation_reason,
+                    Certificate.invalidity_date,
                 ).where(Certificate.serial == serial)
             ).first()
-        if row is None or row.issuer_serial != ca_serial:
-            status = Status("unknown")
-        elif row.revoked_at is not None:
-            status = Status("revoked", row.revoked_at, row.revocation_reason)
-        else:
-            status = Status("good")
-        ttl = self.settings.ocsp_validity if status.state != "unknown" else 60
-        self.runtime.redis.set(key, status.encode(), ex=ttl, nx=True)
-        return status
+        if row is None or row.issuer_serial not in issuers:
+            return Status("unknown")
+        if row.revoked_at is not None:
+            return Status("revoked", row.revoked_at, row.revocation_reason, row.invalidity_date)
+        return Status("good")
 
     # -- CRLs -----------------------------------------------------------------------------
 
@@ -587,11 +725,16 @@ class Authority:
             )
         )
         revoked = session.execute(
-            select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason)
+            select(
+                Certificate.serial,
+                Certificate.revoked_at,
+                Certificate.revocation_reason,
+                Certificate.invalidity_date,
+            )
             .where(Certificate.issuer_serial == issuer.serial, Certificate.revoked_at.is_not(None))
             .order_by(Certificate.revoked_at)
         ).all()
-        for serial, revoked_at, reason in revoked:
+        for serial, revoked_at, reason, invalid_since in revoked:
             entry = (
                 x509.RevokedCertificateBuilder()
                 .serial_number(int(serial, 16))
@@ -599,6 +742,8 @@ class Authority:
             )
             if reason and reason != "unspecified":  # RFC 5280 5.3.1: omit unspecified
                 entry = entry.add_extension(x509.CRLReason(REASONS[reason]), False)
+            if invalid_since is not None:  # RFC 5280 5.3.2
+                entry = entry.add_extension(x509.InvalidityDate(invalid_since), False)
             builder = builder.add_revoked_certificate(entry.build())
         crl = sign_crl(builder, self.custody.signer(issuer.key_label))
         row = Crl(
@@ -635,17 +780,11 @@ class Authority:
             ]
 
 
-def _status_key(serial: str) -> str:
-    return f"certs:status:{serial}"
-
-
-def _ca_name(organization: str, common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+def _refuse_names(check, *args) -> None:
+    try:
+        check(*args)
+    except names.NameRefused as refused:
+        raise AuthorityError(str(refused)) from None
 
 
 @per_owner

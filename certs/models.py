@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -47,6 +48,7 @@ class Certificate(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    invalidity_date: Mapped[datetime | None] = mapped_column(DateTime)  # key compromised since
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -71,3 +73,23 @@ class Crl(Base):
     this_update: Mapped[datetime] = mapped_column(DateTime)
     next_update: Mapped[datetime] = mapped_column(DateTime)
     der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Device(Base):
+    """A device that may enrol over EST: its name is its certificate's subject.
+
+    ``secret_sha256`` is the keyed SHA-256 of its HTTP Basic secret (256 random bits, so a
+    slow hash adds nothing); ``client_id`` binds an OAuth client's Bearer tokens to it.
+    ``cert_serial`` is the newest certificate it holds, which ``simplereenroll`` renews.
+    """
+
+    __tablename__ = "certs_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_sha256: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    dns_names: Mapped[str] = mapped_column(String(1024), default="")  # comma-separated
+    cert_serial: Mapped[str | None] = mapped_column(String(40))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

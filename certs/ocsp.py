@@ -6,9 +6,11 @@ the hottest path of the CA. The status of a certificate comes from
 :meth:`Authority.status`: remembered in this process until any node revokes a certificate
 (:mod:`certs.statuses`), behind that Redis, then the database. A response to a request
 without a nonce depends only on the CertID and the status, so it is kept in this process
-keyed by both and reused until half its validity has passed: a revocation changes the
+keyed by both and reused for a few seconds: a revocation changes the
 status and thus the key, so a cached ``good`` is never served after the revocation is
-visible. Requests with a nonce are signed fresh.
+visible, and never longer than ``revocation_status_max_age``, so no answer's thisUpdate
+is older than that bound. Requests with a nonce are signed fresh, and so are the answers
+a signature embeds (:meth:`Responder.response_for` with ``fresh``).
 
 Anything that is not a well-formed OCSPRequest gets ``malformedRequest``; the responder
 never raises for a caller's bytes.
@@ -27,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certs import der
-from certs.authority import Authority, Status, serial_hex
+from certs.authority import Authority, Role, Status, serial_hex
 from certs.builders import algorithm_identifier
 from config import metrics
 from config.db import utcnow
@@ -52,6 +54,7 @@ _REASON_CODES = {
 _CACHE_LIMIT = 50_000
 _V1 = der.integer(0)  # the body of version [0] EXPLICIT when present
 _NONCE = bytes.fromhex("2b0601050507300102")  # id-pkix-ocsp-nonce
+_INVALIDITY_DATE = bytes.fromhex("0603551d18")  # OID 2.5.29.24, id-ce-invalidityDate
 _HASH_OIDS = {
     bytes.fromhex("2b0e03021a"): "sha1",
     bytes.fromhex("608648016503040201"): "sha256",
@@ -81,18 +84,27 @@ class Responder:
         self._issuer_hashes = {
             h: (hashlib.new(h, name).digest(), hashlib.new(h, key).digest()) for h in _HASHES
         }
-        self._signer = authority.custody.signer(responder.key_label)
+        self._use(responder)
+        self._validity = timedelta(seconds=authority.settings.ocsp_validity)
+        # An answer's thisUpdate is never older than the status bound (see module doc).
+        self._reuse = min(
+            authority.settings.ocsp_validity / 2, authority.settings.revocation_status_max_age
+        )
+        self._cache: dict[tuple[bytes, bytes], tuple[float, bytes]] = {}
+        self._cache_lock = threading.Lock()
+        # Issue 17: answers per hour for the console's overview (OCSP is not audited).
+        self.answers = HourlyCounter(lambda: authority.runtime.redis, "ocsp")
+
+    def _use(self, responder: Role) -> None:
+        """Sign with ``responder`` (the current OCSP role) from now on."""
+        self._serial = responder.serial
+        self._signer = self.authority.custody.signer(responder.key_label)
         self._responder_id = der.explicit(
             2,
             der.octet_string(hashlib.sha1(_key_bits(responder.certificate)).digest()),  # noqa: S324 - RFC 6960 KeyHash
         )
         self._algorithm = algorithm_identifier(self._signer.algorithm)
         self._certs = der.explicit(0, der.sequence(responder.der))
-        self._validity = timedelta(seconds=authority.settings.ocsp_validity)
-        self._cache: dict[tuple[bytes, bytes], tuple[float, bytes]] = {}
-        self._cache_lock = threading.Lock()
-        # Issue 17: answers per hour for the console's overview (OCSP is not audited).
-        self.answers = HourlyCounter(lambda: authority.runtime.redis, "ocsp")
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -104,8 +116,14 @@ class Responder:
             return MALFORMED_REQUEST
         return self._answer(cert_ids, nonce)
 
-    def response_for(self, certificate: x509.Certificate, hash_name: str = "sha1") -> bytes:
-        """The OCSPResponse for one of our certificates, as a client would get it (no nonce)."""
+    def response_for(
+        self, certificate: x509.Certificate, hash_name: str = "sha1", *, fresh: bool = False
+    ) -> bytes:
+        """The OCSPResponse for one of our certificates, as a client would get it (no nonce).
+
+        ``fresh``: signed now, never a cached answer (what a signature embeds); its status
+        is as recent as every status this process answers with (``revocation_status_max_age``).
+        """
         name_hash, key_hash = self._issuer_hashes[hash_name]
         serial = certificate.serial_number
         cert_id = der.sequence(
@@ -114,16 +132,22 @@ class Responder:
             der.octet_string(key_hash),
             der.integer(serial),
         )
-        return self._answer([_CertId(cert_id, hash_name, name_hash, key_hash, serial)], None)
+        found = _CertId(cert_id, hash_name, name_hash, key_hash, serial)
+        return self._answer([found], None, fresh=fresh)
 
     # -- internals ------------------------------------------------------------------------
 
-    def _answer(self, cert_ids: list[_CertId], nonce: bytes | None) -> bytes:
+    def _answer(self, cert_ids: list[_CertId], nonce: bytes | None, fresh: bool = False) -> bytes:
+        current = self.authority.ocsp
+        if current.serial != self._serial:  # rotated (onetrip ca rotate ocsp)
+            with self._cache_lock:
+                self._use(current)
+                self._cache.clear()
         statuses = [self._status(c) for c in cert_ids]
         metrics.ocsp_answers(statuses)
         self.answers.add()
         cache_key = None
-        if nonce is None and len(cert_ids) == 1:
+        if nonce is None and len(cert_ids) == 1 and not fresh:
             cache_key = (cert_ids[0].der, statuses[0].encode())
             hit = self._cache.get(cache_key)
             if hit is not None and hit[0] > time.monotonic():
@@ -146,7 +170,7 @@ class Responder:
             with self._cache_lock:
                 if len(self._cache) >= _CACHE_LIMIT:
                     self._cache.clear()
-                expires = time.monotonic() + self._validity.total_seconds() / 2
+                expires = time.monotonic() + self._reuse
                 self._cache[cache_key] = (expires, response)
         return response
 
@@ -176,12 +200,19 @@ def _single(cert_id: bytes, status: Status, this_update, next_update) -> bytes:
         if status.reason in _REASON_CODES:
             info += der.explicit(0, der.enumerated(_REASON_CODES[status.reason]))
         cert_status = der.tlv(0xA1, info)
-    return der.sequence(
+    parts = [
         cert_id,
         cert_status,
         der.generalized_time(this_update),
         der.explicit(0, der.generalized_time(next_update)),
-    )
+    ]
+    if status.state == "revoked" and status.compromised_at is not None:
+        # RFC 6960 4.4: CRL entry extensions may be singleExtensions; invalidityDate, 5.3.2.
+        extension = der.sequence(
+            _INVALIDITY_DATE, der.octet_string(der.generalized_time(status.compromised_at))
+        )
+        parts.append(der.explicit(1, der.sequence(extension)))
+    return der.sequence(*parts)
 
 
 def _parse(request_der: bytes) -> tuple[list[_CertId], bytes | None]:

@@ -6,6 +6,10 @@ the static parts (policy, TSA name, ESS signing-certificate-v2, signer id) are e
 once with asn1crypto, and each token is concatenated from them as DER (building
 asn1crypto objects per request cost 20 times the signature) and signed through custody.
 
+With ``certReq`` the token carries the TSA's certificate and the issuing CA's (RFC 3161
+2.4.1 asks for at least the former), so a verifier that trusts only the root builds the
+path from the token alone.
+
 Each TSTInfo has the policy from settings, a one-second accuracy, the request's nonce
 and a serial number from one Redis counter: an atomic script returns
 ``max(counter + 1, now in microseconds)``, so serials strictly increase across all
@@ -27,7 +31,7 @@ from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 
 from certs import der
-from certs.authority import Authority
+from certs.authority import Authority, Role
 from certs.builders import algorithm_identifier
 from config.memo import per_owner
 
@@ -75,12 +79,20 @@ class TimeStampAuthority:
 
     def __init__(self, authority: Authority) -> None:
         self.authority = authority
-        role = authority.tsa
-        self._signer = authority.custody.signer(role.key_label)
         self._policy = authority.settings.tsa_policy
-        self._certificate = asn1_x509.Certificate.load(role.der)
-        self._certificate_der = role.der
         self._policy_der = core.ObjectIdentifier(self._policy).dump()
+        self._next_serial = authority.runtime.redis.register_script(_NEXT_SERIAL)
+        self._lock = threading.Lock()
+        self._use(authority.tsa)
+
+    def _use(self, role: Role) -> None:
+        """Sign with ``role`` (the current TSA certificate) from now on."""
+        self._serial = role.serial
+        self._signer = self.authority.custody.signer(role.key_label)
+        self._certificate = asn1_x509.Certificate.load(role.der)
+        # certReq: the TSA's certificate and its issuing CA's, so that any verifier can
+        # build the path from the token alone up to the root it trusts.
+        self._certificate_der = role.der + self.authority.ca.der
         self._tsa_name = der.explicit(
             0, asn1_x509.GeneralName(name="directory_name", value=self._certificate.subject).dump()
         )
@@ -112,8 +124,6 @@ class TimeStampAuthority:
             {"issuer": self._certificate.issuer, "serial_number": self._certificate.serial_number}
         ).dump()
         self._signature_algorithm = algorithm_identifier(self._signer.algorithm)
-        self._next_serial = authority.runtime.redis.register_script(_NEXT_SERIAL)
-        self._lock = threading.Lock()
 
     def respond(self, request_der: bytes) -> bytes:
         """The DER TimeStampResp to a DER TimeStampReq: a token, or a rejection."""
@@ -121,6 +131,10 @@ class TimeStampAuthority:
             request = _check(request_der, self._policy)
         except _RejectedError as refused:
             return rejection(refused.fail_info, str(refused))
+        current = self.authority.tsa
+        if current.serial != self._serial:  # rotated (onetrip ca rotate tsa)
+            with self._lock:
+                self._use(current)
         try:
             return self._grant(request)
         except Exception:

@@ -12,11 +12,12 @@ import binascii
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from certs.authority import AuthorityError, authority
+from certs import der
+from certs.authority import authority
+from certs.est import Enrollment, EstError
 from certs.ocsp import MALFORMED_REQUEST, responder
-from certs.profiles import ProfileError
 from certs.tsa import rejection, time_stamp_authority
 from config.runtime import Runtime
 
@@ -40,8 +41,24 @@ def _pkcs7_base64(certificates) -> Response:
     return response
 
 
-def _est_error(message: str) -> Response:
-    return Response(message + "\n", status=400, mimetype="text/plain")
+def _est_error(message: str, status: int = 400) -> Response:
+    return Response(message + "\n", status=status, mimetype="text/plain")
+
+
+def _est_unauthorized(message: str) -> Response:
+    response = _est_error(message, 401)
+    response.headers["WWW-Authenticate"] = 'Basic realm="OneTrip EST", Bearer'
+    return response
+
+
+#: CsrAttrs (RFC 7030 4.5.2): SEQUENCE { ecdsa-with-SHA256,
+#: SEQUENCE { id-ecPublicKey, SET { secp256r1 } } }.
+_CSR_ATTRS = der.sequence(
+    bytes.fromhex("06082a8648ce3d040302"),
+    der.sequence(
+        bytes.fromhex("06072a8648ce3d0201"), der.tlv(0x31, bytes.fromhex("06082a8648ce3d030107"))
+    ),
+)
 
 
 def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
@@ -90,30 +107,75 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
             body = time_stamp_authority(ca).respond(request.get_data())
         return Response(body, mimetype="application/timestamp-reply")
 
+    enrollment = Enrollment(ca)
+
     @bp.get("/.well-known/est/cacerts")
     def est_cacerts():
         return _pkcs7_base64(list(ca.chain()))
 
-    @bp.post("/.well-known/est/simpleenroll")
-    @require_token("pki:enroll")
-    def est_simpleenroll():
+    @bp.get("/.well-known/est/csrattrs")
+    def est_csrattrs():
+        """RFC 7030 4.5: what a request should carry; here the key and signature algorithms
+        OneTrip's own keys use (names come from the identity, so none are asked for)."""
+        body = base64.encodebytes(_CSR_ATTRS)
+        response = Response(body, mimetype="application/csrattrs")
+        response.headers["Content-Transfer-Encoding"] = "base64"
+        return response
+
+    def _identity():
+        """The authenticated EST client (see :mod:`certs.est`); None if nobody."""
+        peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get(
+            "REMOTE_ADDR", request.environ.get("REMOTE_ADDR")
+        )
+        forwarded = request.headers.get("X-SSL-Client-Cert", "")
+        if forwarded and request.headers.get("X-SSL-Client-Verify") == "SUCCESS":
+            found = enrollment.by_client_certificate(forwarded, peer)
+            if found is not None:
+                return found
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            found = enrollment.by_secret(auth.username or "", auth.password or "")
+            if found is None:
+                runtime.audit.record(
+                    "certs.est.refused", actor=auth.username, ip=request.remote_addr
+                )
+            return found
+        token = require_token.authenticate()
+        if token is None:
+            return None
+        if "pki:enroll" not in token.scopes:
+            raise EstError("the access token lacks scope pki:enroll", 403)
+        return enrollment.by_token(token.client_id, token.username)
+
+    def _enroll(renew: bool):
+        if request.mimetype != "application/pkcs10":
+            return _est_error("the Content-Type must be application/pkcs10", 415)
         if (request.content_length or 0) > _MAX_PROTOCOL_BODY:
-            return _est_error("the request is too large")
+            return _est_error("the request is too large", 413)
+        try:
+            identity = _identity()
+        except EstError as refused:
+            if refused.status == 401:
+                return _est_unauthorized(str(refused))
+            return _est_error(str(refused), refused.status)
+        if identity is None:
+            return _est_unauthorized("authenticate with a device secret, a token or a certificate")
         try:
             csr = base64.b64decode(b"".join(request.get_data().split()), validate=True)
         except (binascii.Error, ValueError):
             return _est_error("the body is not base64")
-        token = g.token
         try:
-            issued = ca.issue(
-                "device",
-                csr=csr,
-                actor=token.username or token.client_id,
-                client_id=token.client_id,
-                ip=request.remote_addr,
-            )
-        except (AuthorityError, ProfileError) as refused:
-            return _est_error(str(refused))
+            issued = enrollment.enroll(identity, csr, renew=renew, ip=request.remote_addr)
+        except EstError as refused:
+            return _est_error(str(refused), refused.status)
         return _pkcs7_base64([issued.certificate])
+
+    @bp.post("/.well-known/est/simpleenroll")
+    def est_simpleenroll():
+        return _enroll(renew=False)
+
+    @bp.post("/.well-known/est/simplereenroll")
+    def est_simplereenroll():
+        return _enroll(renew=True)
 
     return bp

@@ -90,6 +90,20 @@ class Settings:
 
     # The operator's console (issue 17).
     console_step_up_max_age: int = 600  # how recent a face check or TOTP code must be for /admin
+    # Signature and PKI assurance (issue 14: certs/, signing/).
+    ca_country: str = "CN"  # C= of CA names and department seals (ISO 3166 alpha-2)
+    pki_url_base: str = ""  # base of CRL/OCSP/CA-issuer URLs in certificates; empty: issuer as http
+    # Certificate policy OID of every end entity: a GUID-based OID (Microsoft's public arc
+    # 1.2.840.113556.1.8000.2554, arcs small enough for every decoder); set your own.
+    certificate_policy: str = (
+        "1.2.840.113556.1.8000.2554.23324.10878.37876.19738.46818.823114.10305137"
+    )
+    revocation_status_max_age: int = 5  # longest a process trusts a remembered status, seconds
+    seal_renew_before: int = 30 * 86400  # department seals are renewed this long before expiry
+    archive_renew_before: int = 365 * 86400  # `signing renew`: re-stamp when the TSA cert ends
+    est_client_cert_proxies: str = ""  # addresses allowed to forward TLS client certs to EST
+    max_pdf_pages: int = 2000  # pages a PDF may have for signing or verification
+    max_pdf_objects: int = 25_000  # objects (xref entries) a PDF may have
 
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`

@@ -651,9 +651,16 @@ def _mount() -> None:
     """Each package's command group, mounted under ``onetrip``."""
     from biometrics.cli import faces
     from certs.cli import ca
-    from signing.cli import COMMANDS as SIGNING_COMMANDS
+    from signing.cli import commands as signing_commands
 
-    for command in (ca, faces, *SIGNING_COMMANDS):
+    def user_id(runtime: Runtime, username: str) -> int | None:
+        from idp.users import find_user
+
+        with runtime.db.read() as session:
+            user = find_user(session, username)
+            return user.id if user is not None else None
+
+    for command in (ca, faces, *signing_commands(user_id)):
         main.add_command(command)
 
 

@@ -7,7 +7,10 @@ def create_wsgi_app() -> Flask:
     from config.logs import configure
     from config.runtime import Runtime
     from idp.app import create_app
+    from signing.departments import start_renewal
 
     runtime = Runtime()
     configure(runtime.settings.log_format)
-    return create_app(runtime)
+    app = create_app(runtime)
+    start_renewal(runtime)  # seals near their end are renewed at start, then hourly
+    return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -41,32 +42,43 @@ def departments() -> None:
 @departments.command("create")
 @click.argument("code")
 @click.option("--name", required=True, help="The department's name (Chinese or any script).")
-@click.option("--name-en", default=None, help="Its English name, for the certificate.")
+@click.option("--name-en", default=None, help="Its English name, for pages and lists.")
+@click.option(
+    "--org-id",
+    default=None,
+    help="Its registration as organizationIdentifier (EN 319 412-1), e.g. NTRCN-<USCC>; "
+    "default <C>:ONETRIP-<CODE>.",
+)
 @json_option
 @pass_runtime
-def create(runtime: Runtime, code: str, name: str, name_en: str | None, as_json: bool) -> None:
+def create(
+    runtime: Runtime, code: str, name: str, name_en: str | None, org_id: str | None, as_json: bool
+) -> None:
     """Create a department and its e-seal certificate (key generated in custody)."""
     from signing import departments as depts
     from signing.departments import DepartmentError
 
     try:
-        emit(depts.create(_ready(runtime), code, name, name_en, actor="cli"), as_json)
+        created = depts.create(
+            _ready(runtime), code, name, name_en, actor="cli", organization_identifier=org_id
+        )
     except DepartmentError as exc:
         raise CliError(exc.message) from None
+    emit(created, as_json)
 
 
-@departments.command("add-member")
+@departments.command("renew-seal")
 @click.argument("code")
-@click.argument("username")
 @json_option
 @pass_runtime
-def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
-    """Let USERNAME sign on behalf of department CODE."""
+def renew_seal(runtime: Runtime, code: str, as_json: bool) -> None:
+    """Give department CODE a new key and seal certificate now (the old one stays valid for
+    what it signed). Seals are also renewed by themselves before they expire."""
     from signing import departments as depts
     from signing.departments import DepartmentError
 
     try:
-        emit(depts.add_member(_ready(runtime), code, username, actor="cli"), as_json)
+        emit(depts.renew_seal(_ready(runtime), code, actor="cli"), as_json)
     except DepartmentError as exc:
         raise CliError(exc.message) from None
 
@@ -85,6 +97,31 @@ def remove_member(runtime: Runtime, code: str, username: str, as_json: bool) -> 
         emit(depts.remove_member(_ready(runtime), code, username, actor="cli"), as_json)
     except DepartmentError as exc:
         raise CliError(exc.message) from None
+
+
+def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> click.Command:
+    """``departments add-member``; ``find_user`` (the provider's, handed down by the
+    ``onetrip`` root) turns a username into a user id: signing never reads its tables."""
+
+    @click.command("add-member")
+    @click.argument("code")
+    @click.argument("username")
+    @json_option
+    @pass_runtime
+    def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
+        """Let USERNAME sign on behalf of department CODE."""
+        from signing import departments as depts
+        from signing.departments import DepartmentError
+
+        user_id = find_user(_ready(runtime), username)
+        if user_id is None:
+            raise CliError(f"no user named {username}")
+        try:
+            emit(depts.add_member(runtime, code, user_id, username, actor="cli"), as_json)
+        except DepartmentError as exc:
+            raise CliError(exc.message) from None
+
+    return add_member
 
 
 @departments.command("list")
@@ -159,33 +196,105 @@ def sign(
     )
 
 
+def report_lines(report: dict) -> list[str]:
+    """One line per signature, saying its verdict and, if any, its one problem."""
+    lines = []
+    for s in report["signatures"]:
+        head = f"{'OK  ' if s['ok'] else 'FAIL'} {s['field']}: {s['type']} by {s['signer']}"
+        if s["type"] == "document_timestamp":
+            lines.append(f"{head}, time {s['timestamp_time']}, {s['indication']}")
+            continue
+        verdict = s["indication"] + (f"/{s['sub_indication']}" if s["sub_indication"] else "")
+        proof = s["signing_time_proof"]
+        when = s.get("timestamp_time") or s.get("signing_time")
+        parts = [head, verdict, f"level {s.get('level') or '-'}", f"signed {when}"]
+        if proof["by"]:
+            parts[-1] += f" (proven by the {proof['by']})"
+        now = s.get("status_now")
+        if now and now["state"] == "revoked":
+            since = now["compromised_at"] or now["revoked_at"]
+            parts.append(f"certificate revoked ({now['reason']}) since {since}")
+        elif now:
+            parts.append(f"certificate {now['state']} now")
+        if s["explanation"]:
+            parts.append(s["explanation"])
+        lines.append(", ".join(parts))
+    return lines or ["no signatures"]
+
+
 @click.command("verify")
 @click.argument("input_pdf", type=click.Path(dir_okay=False))
+@click.option(
+    "--etsi-report",
+    type=click.Path(dir_okay=False),
+    help="Also write the ETSI TS 119 102-2 XML validation report to this file.",
+)
 @json_option
 @pass_runtime
-def verify(runtime: Runtime, input_pdf: str, as_json: bool) -> None:
-    """Check every signature; exit 0 only if all are intact, valid and trusted."""
+def verify(runtime: Runtime, input_pdf: str, etsi_report: str | None, as_json: bool) -> None:
+    """Check every signature (ETSI EN 319 102-1); exit 0 only if every one is TOTAL-PASSED."""
     from signing import service
     from signing.pdfs import PdfRefused
 
     data = _read(input_pdf, runtime)
     try:
         report = service.verify(_ready(runtime), data)
+        if etsi_report:
+            Path(etsi_report).write_text(service.verify_xml(runtime, data))
     except PdfRefused as exc:
         raise CliError(f"{input_pdf}: {exc.message}") from None
-    lines = []
-    for s in report["signatures"]:
-        lines.append(
-            f"{'OK  ' if s['ok'] else 'FAIL'} {s['field']}: {s['type']} by {s['signer']}"
-            f" level={s.get('level') or '-'} revocation={s['revocation']['status']}"
-            f" time={s.get('timestamp_time') or s.get('signing_time')}"
-            f" changes: {s['changes']['description']}"
-        )
-    if not report["signatures"]:
-        lines.append("no signatures")
-    emit(report, as_json, "\n".join(lines))
+    except OSError as exc:
+        raise CliError(f"{etsi_report}: {exc.strerror}") from None
+    emit(report, as_json, "\n".join(report_lines(report)))
     if not report["ok"]:
         raise click.exceptions.Exit(1)
 
 
-COMMANDS = (departments, sign, verify)
+@click.group("signing")
+def signing_group() -> None:
+    """Keeping signed documents verifiable for decades."""
+
+
+@signing_group.command("renew")
+@click.argument("input_pdf", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="With INPUT_PDF.")
+@click.option(
+    "--within",
+    type=click.IntRange(0),
+    default=None,
+    help="Renew when the last archive time-stamp's certificate ends within this many "
+    "seconds [default: archive_renew_before].",
+)
+@json_option
+@pass_runtime
+def renew(
+    runtime: Runtime, input_pdf: str | None, output: str | None, within: int | None, as_json: bool
+) -> None:
+    """Add a fresh archive time-stamp (with the validation data it needs) to every stored
+    B-LTA document whose last time-stamp's certificate nears its end, or to INPUT_PDF.
+
+    Run it daily (cron) and after `onetrip ca rotate tsa`."""
+    from signing import service
+    from signing.pdfs import PdfRefused
+
+    if input_pdf is not None:
+        if not output:
+            raise CliError("give -o OUTPUT with INPUT_PDF")
+        try:
+            fresh = service.renew_file(_ready(runtime), _read(input_pdf, runtime))
+        except PdfRefused as exc:
+            raise CliError(f"{input_pdf}: {exc.message}") from None
+        Path(output).write_bytes(fresh)
+        emit({"output": output, "sha256": service.sha256(fresh)}, as_json)
+        return
+    renewed = service.renew_stored(_ready(runtime), within)
+    text = "\n".join(
+        f"renewed {r['id']} (its stamp ended {r['previous_stamp_ends']})" for r in renewed
+    )
+    emit(renewed, as_json, text or "nothing to renew")
+
+
+def commands(find_user: Callable[[Runtime, str], int | None]) -> tuple[click.Command, ...]:
+    """Signing's commands for the ``onetrip`` root, which supplies the user lookup."""
+    departments.add_command(_add_member_command(find_user))
+    return (departments, sign, verify, signing_group)

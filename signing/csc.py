@@ -57,23 +57,22 @@ def info(runtime: Runtime) -> dict:
     }
 
 
-def _member_credential(runtime: Runtime, username: str | None, credential_id) -> str:
+def _member_credential(runtime: Runtime, user_id: int | None, credential_id) -> str:
     if not isinstance(credential_id, str) or not credential_id:
         raise CscError("invalid_request", "Missing (or invalid type) string parameter credentialID")
     try:
-        departments.require_member(runtime, credential_id, username)
+        departments.require_member(runtime, credential_id, user_id)
     except departments.DepartmentError:
         raise CscError("invalid_request", "Invalid parameter credentialID") from None
     return credential_id
 
 
-def credentials_list(runtime: Runtime, username: str | None) -> dict:
-    codes = [d["code"] for d in departments.list_all(runtime) if username in d["members"]]
-    return {"credentialIDs": codes}
+def credentials_list(runtime: Runtime, user_id: int | None) -> dict:
+    return {"credentialIDs": departments.member_codes(runtime, user_id)}
 
 
-def credentials_info(runtime: Runtime, username: str | None, body: dict) -> dict:
-    code = _member_credential(runtime, username, body.get("credentialID"))
+def credentials_info(runtime: Runtime, user_id: int | None, body: dict) -> dict:
+    code = _member_credential(runtime, user_id, body.get("credentialID"))
     seal = departments.seal(runtime, code)
     cert = seal.cert
     wanted = body.get("certificates", "single")
@@ -118,8 +117,8 @@ def _sad_key(sad: str) -> str:
     return f"signing:csc:sad:{sad}"
 
 
-def authorize(runtime: Runtime, username: str | None, body: dict) -> dict:
-    code = _member_credential(runtime, username, body.get("credentialID"))
+def authorize(runtime: Runtime, user_id: int | None, body: dict) -> dict:
+    code = _member_credential(runtime, user_id, body.get("credentialID"))
     count = body.get("numSignatures")
     if not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
         raise CscError("invalid_request", f"numSignatures must be an integer 1-{MAX_BATCH}")
@@ -132,18 +131,18 @@ def authorize(runtime: Runtime, username: str | None, body: dict) -> dict:
         raise CscError("invalid_request", "hash must list numSignatures base64 hashes")
     sad = secrets.token_urlsafe(32)
     ttl = runtime.settings.csc_sad_ttl
-    record = {"user": username, "credential": code, "remaining": count, "hashes": pinned}
+    record = {"user": user_id, "credential": code, "remaining": count, "hashes": pinned}
     runtime.redis.set(_sad_key(sad), json.dumps(record), ex=ttl)
     return {"SAD": sad, "expiresIn": ttl}
 
 
-def _spend(runtime: Runtime, sad, username, code: str, hashes_b64: list[str]) -> None:
+def _spend(runtime: Runtime, sad, user_id, code: str, hashes_b64: list[str]) -> None:
     if not isinstance(sad, str) or not sad:
         raise CscError("invalid_request", "Missing (or invalid type) string parameter SAD")
     key = _sad_key(sad)
     raw = runtime.redis.getdel(key)  # one use at a time: a replay finds nothing
     record = json.loads(raw) if raw else None
-    if record is None or record["user"] != username or record["credential"] != code:
+    if record is None or record["user"] != user_id or record["credential"] != code:
         raise CscError("invalid_request", "Invalid SAD")
     if len(hashes_b64) > record["remaining"]:
         raise CscError("invalid_request", "SAD does not authorise that many signatures")
@@ -154,8 +153,10 @@ def _spend(runtime: Runtime, sad, username, code: str, hashes_b64: list[str]) ->
         runtime.redis.set(key, json.dumps(record), ex=runtime.settings.csc_sad_ttl)
 
 
-def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, body: dict) -> dict:
-    code = _member_credential(runtime, username, body.get("credentialID"))
+def sign_hash(
+    runtime: Runtime, user_id: int | None, username: str | None, client_id: str | None, body: dict
+) -> dict:
+    code = _member_credential(runtime, user_id, body.get("credentialID"))
     seal = departments.seal(runtime, code)
     kind = seal.cert.public_key.algorithm
     try:
@@ -165,10 +166,15 @@ def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, bod
     if sign_algo not in _SIGN_ALGOS[kind]:
         raise CscError("invalid_request", "Invalid parameter signAlgo")
     hash_name = _SIGN_ALGOS[kind][sign_algo]
-    if body.get("hashAlgo") is not None and (
-        algos.DigestAlgorithmId(str(body["hashAlgo"])).native != hash_name
-    ):
-        raise CscError("invalid_request", "hashAlgo does not match signAlgo")
+    if body.get("hashAlgo") is not None:
+        try:
+            named = algos.DigestAlgorithmId(str(body["hashAlgo"])).native
+        except ValueError:
+            named = None
+        if named not in HASHES:
+            raise CscError("invalid_request", "Invalid parameter hashAlgo")
+        if named != hash_name:
+            raise CscError("invalid_request", "hashAlgo does not match signAlgo")
     hashes_b64 = body.get("hash")
     if not isinstance(hashes_b64, list) or not 1 <= len(hashes_b64) <= MAX_BATCH:
         raise CscError("invalid_request", "Missing (or invalid type) array parameter hash")
@@ -181,7 +187,7 @@ def sign_hash(runtime: Runtime, username: str | None, client_id: str | None, bod
         if len(digest) != HASHES[hash_name].digest_size:
             raise CscError("invalid_request", f"a {hash_name} hash has the wrong length")
         digests.append(digest)
-    _spend(runtime, body.get("SAD"), username, code, hashes_b64)
+    _spend(runtime, body.get("SAD"), user_id, code, hashes_b64)
     custody = ca_authority(runtime).ca.custody
     signatures = [custody.sign_digest(seal.key_label, d, hash_name) for d in digests]
     with runtime.db.write() as session:

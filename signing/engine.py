@@ -7,13 +7,15 @@ pyHanko builds the signatures; OneTrip supplies the three things it cannot know:
 - :class:`AuthorityTimeStamper`, a pyHanko ``TimeStamper`` that hands the RFC 3161 request
   to OneTrip's own TSA in-process (no HTTP loopback); ``signing_tsa_url`` switches to
   pyHanko's ``HTTPTimeStamper`` and an external TSA;
-- the revocation material for B-LT and B-LTA (OCSP responses and CRLs from OneTrip's CA,
-  pre-fetched into a ``ValidationContext`` so pyHanko embeds them in the DSS without any
-  network access).
+- the validation data for B-LT and B-LTA, for every certificate up to the root
+  (EN 319 142-1 and 319 102-1): the root itself, OCSP answers signed at signing time for
+  the seal and the TSA certificate, and the root's CRL for the issuing CA (the OCSP
+  responder's certificate needs none: id-pkix-ocsp-nocheck). It goes into a
+  ``ValidationContext`` so pyHanko embeds it in the DSS without any network access.
 
-Signers, time-stampers and revocation material are cached per process, the material until
-the earliest ``nextUpdate`` it carries (at most :data:`REVINFO_REUSE` seconds), so repeated
-signatures for a department pay only for the signature itself.
+Signers and time-stampers are cached per process, and the root's CRL until half its life
+(at most :data:`REVINFO_REUSE` seconds); OCSP answers never are, so an embedded answer is
+never older than the signature.
 """
 
 from __future__ import annotations
@@ -28,17 +30,21 @@ from typing import Protocol
 
 from asn1crypto import cms, core, tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.attributes import CMSAttributeProvider, SigningCertificateV2Provider
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError, as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import LEVELS
-from signing.pdfs import PdfRefused
+from signing.pdfs import PARSE_ERRORS, PdfRefused
+from signing.placement import PageGeometryError, PageView
 from signing.stamp import stamp_style
 
 # pyHanko warns when it embeds validation data without fetching; OneTrip pre-fetches it
@@ -46,7 +52,7 @@ from signing.stamp import stamp_style
 logging.getLogger("pyhanko.sign.signers.pdf_signer").setLevel(logging.ERROR)
 
 DEFAULT_LEVEL = "B-LT"
-REVINFO_REUSE = 300  # seconds; OneTrip's OCSP answers live for ocsp_validity (an hour)
+REVINFO_REUSE = 300  # seconds a CRL is reused for signatures (CRLs live for crl_validity)
 
 
 class Authority(Protocol):
@@ -66,8 +72,12 @@ class Authority(Protocol):
 
     def tsa_chain(self) -> list[x509.Certificate]: ...
 
-    def revinfo(self, certs: list[x509.Certificate]) -> tuple[list[bytes], list[bytes], float]:
-        """OCSP responses and CRLs (DER) covering ``certs``, and seconds they stay fresh."""
+    def ocsp_now(self, certs: list[x509.Certificate]) -> list[bytes]:
+        """OCSP responses (DER) for ``certs``, signed now."""
+        ...
+
+    def crls(self) -> tuple[list[bytes], float]:
+        """CRLs (DER) for the CA certificates, and the seconds they stay fresh."""
         ...
 
 
@@ -95,7 +105,7 @@ class CustodySigner(Signer):
         super().__init__(
             signing_cert=cert,
             cert_registry=SimpleCertificateStore.from_certs(chain),
-            embed_roots=False,
+            embed_roots=True,
         )
         self._sign = sign
         # Room for the signature during pyHanko's size estimate, without a custody call:
@@ -177,8 +187,7 @@ class AuthorityTimeStamper(TimeStamper):
 
 
 @dataclass
-class _Material:
-    ocsps: list[bytes]
+class _Crls:
     crls: list[bytes]
     until: float
 
@@ -202,7 +211,7 @@ class Engine:
         self.font = font
         self._lock = threading.Lock()
         self._signers: dict[tuple[str, int], CustodySigner] = {}
-        self._material: dict[tuple[str, int], _Material] = {}
+        self._crls: _Crls | None = None
         self._timestamper: TimeStamper | None = None
 
     # -- cached parts ---------------------------------------------------------------------
@@ -230,25 +239,27 @@ class Engine:
                     )
         return self._timestamper
 
-    def validation_context(self, seal: Seal | None) -> ValidationContext:
-        """Trust roots plus fresh-enough OCSP responses and CRLs, without network access."""
-        key = (seal.key_label, seal.cert.serial_number) if seal else ("", 0)
-        material = self._material.get(key)
-        if material is None or material.until < time.monotonic():
-            certs = list(self.authority.tsa_chain())
-            if seal is not None:
-                certs = [seal.cert, *self.authority.chain(seal.cert), *certs]
-            ocsps, crls, fresh_for = self.authority.revinfo(certs)
-            material = _Material(ocsps, crls, time.monotonic() + min(fresh_for, REVINFO_REUSE))
-            self._material[key] = material
-        others = list(self.authority.tsa_chain())
+    def validation_context(
+        self, seal: Seal | None, also: list[x509.Certificate] = ()
+    ) -> ValidationContext:
+        """Trust roots and the validation data of the seal's and the TSA's paths, offline
+        (and of the certificates ``also`` names: an earlier time-stamp's, for renewal).
+
+        OCSP answers are signed for this signature; the root's CRL is reused while fresh.
+        """
+        crls = self._crls
+        if crls is None or crls.until < time.monotonic():
+            found, fresh_for = self.authority.crls()
+            crls = self._crls = _Crls(found, time.monotonic() + min(fresh_for, REVINFO_REUSE))
+        others = [*also, *self.authority.tsa_chain()]
         if seal is not None:
-            others += self.authority.chain(seal.cert)
+            others = [*self.authority.chain(seal.cert), *others]
+        ocsps = self.authority.ocsp_now([seal.cert, *others] if seal else others)
         return ValidationContext(
             trust_roots=[self.authority.root(), *self.extra_roots],
             other_certs=others,
-            ocsps=material.ocsps,
-            crls=material.crls,
+            ocsps=ocsps,
+            crls=crls.crls,
             # An external TSA's certificates are checked where its CA publishes them.
             allow_fetching=bool(self.tsa_url),
             revocation_mode="hard-fail",
@@ -285,6 +296,9 @@ class Engine:
             raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
         try:
             writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+            if writer.prev.encrypted:
+                writer.encrypt("")  # owner password only (open_pdf refused any other)
+            refuse_broken_signatures(writer.prev)
             existing = list(fields.enumerate_sig_fields(writer.prev))
             if certify and any(value is not None for _, value, _ in existing):
                 certify = False  # only the first signature of a document certifies it
@@ -316,7 +330,7 @@ class Engine:
                 page, box = _stamp_box(writer, len(existing))
                 field_spec = fields.SigFieldSpec(field_name, on_page=page, box=box)
             if stamp:
-                style = stamp_style(seal.name, self.font)
+                style = stamp_style(seal.name, self.font, _last_page_rotation(writer))
                 params = {"url": self.verify_url(document_id or "")}
             pdf_signer = signers.PdfSigner(
                 meta,
@@ -328,26 +342,92 @@ class Engine:
             out = await pdf_signer.async_sign_pdf(
                 writer, appearance_text_params=params, bytes_reserved=_reserve(rank)
             )
-        except (PdfError, SigningError) as exc:
+        except PdfRefused:
+            raise
+        except RecursionError:
+            raise PdfRefused("corrupt_pdf", "the PDF nests its objects too deeply") from None
+        except PageGeometryError as exc:
+            raise PdfRefused("cannot_stamp", f"no place for a visible stamp: {exc}") from None
+        except (*PARSE_ERRORS, SigningError) as exc:
             raise PdfRefused("cannot_sign", f"the PDF cannot be signed: {exc}") from None
         return out.getvalue(), field_name
 
     async def extend_to_lta(self, data: bytes) -> bytes:
         """Add validation data for every signature and a document time-stamp (B-LTA)."""
         writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+        if writer.prev.encrypted:
+            writer.encrypt("")
         out = await signers.PdfTimeStamper(self.timestamper()).async_timestamp_pdf(
             writer, "sha256", validation_context=self.validation_context(None)
         )
         return out.getvalue()
 
 
-def _reserve(rank: int) -> int:
-    """Room for the CMS object, so pyHanko skips its dry-run signature for the size estimate.
+async def renew_archive(engine: Engine, data: bytes) -> bytes:
+    """A fresh archive time-stamp over ``data`` (PAdES-LTA, EN 319 142-1 5.5).
 
-    A B-B CMS with our chain is about 1.6 kB (EC) to 2.5 kB (RSA-3072) and a time-stamp
-    token adds about as much again; these bounds leave room for an external TSA's chain.
+    First the validation data of the newest document time-stamp (its TSA's chain and an
+    OCSP answer of now) goes into the DSS, then a document time-stamp by the current TSA
+    covers everything, and its own validation data follows. So the document stays
+    verifiable after the earlier time-stamp's certificate or algorithms end.
     """
-    return 8192 if rank == 0 else 16384
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    stamps = reader.embedded_timestamp_signatures
+    earlier = [stamps[-1].signer_cert, *stamps[-1].other_embedded_certs] if stamps else []
+    context = engine.validation_context(None, also=earlier)
+    stamper = signers.PdfTimeStamper(engine.timestamper())
+    out = await stamper.async_update_archival_timestamp_chain(reader, context, in_place=False)
+    return out.getvalue()
+
+
+def refuse_broken_signatures(reader: PdfFileReader) -> None:
+    """Refuse to sign on top of a signature OneTrip would itself report as broken.
+
+    Checks each earlier signature's integrity (the bytes it covers, its CMS signature
+    over them) and pyHanko's difference analysis of what changed since: a certification
+    whose DocMDP rules a later change broke, or a signature whose revision was altered,
+    makes a new signature meaningless. Trust is not checked here: a document may carry
+    signatures of other authorities, and verification reports on them.
+    """
+    for sig in reader.embedded_signatures:
+        try:
+            sig.compute_integrity_info()
+            digest = sig.compute_digest()
+            content_type = "tst_info" if sig.sig_object_type == "/DocTimeStamp" else "data"
+            intact, valid = validate_sig_integrity(
+                sig.signer_info, sig.signer_cert, content_type, digest
+            )
+            integrity = sig.summarise_integrity_info()
+        except (*PARSE_ERRORS, SignatureValidationError) as exc:
+            raise PdfRefused(
+                "broken_signature", f"signature {sig.field_name} cannot be checked: {exc}"
+            ) from None
+        diff = integrity.get("diff_result")
+        level = getattr(diff, "modification_level", ModificationLevel.OTHER) if diff else None
+        if not (intact and valid):
+            raise PdfRefused(
+                "broken_signature",
+                f"signature {sig.field_name} does not match the document any more; "
+                "OneTrip does not sign on top of a broken signature",
+            )
+        if integrity.get("docmdp_ok") is False or (level is not None and level.name == "OTHER"):
+            kind = "certification" if sig.docmdp_level is not None else "signature"
+            raise PdfRefused(
+                "broken_signature",
+                f"the document was changed after its {kind} {sig.field_name} in a way that "
+                "signature does not allow; OneTrip does not sign on top of it",
+            )
+
+
+def _reserve(rank: int) -> int:
+    """Room for the CMS object (hex, so twice its DER size), so pyHanko skips its dry-run
+    signature for the size estimate.
+
+    A B-B CMS with our whole chain, root included, is about 2 kB (EC) to 4.5 kB
+    (RSA-3072), and a time-stamp token with the TSA's and issuing CA's certificates adds
+    about as much again; these bounds leave room for an external TSA's chain.
+    """
+    return 12288 if rank == 0 else 32768
 
 
 def _unused_field_name(code: str, taken: set[str]) -> str:
@@ -357,16 +437,14 @@ def _unused_field_name(code: str, taken: set[str]) -> str:
     return f"OneTrip_{code}_{n}"
 
 
-STAMP_W, STAMP_H, MARGIN = 200, 64, 24
-
-
 def _stamp_box(writer: IncrementalPdfFileWriter, index: int) -> tuple[int, tuple[int, ...]]:
-    """Stamps go along the foot of the last page, right to left, then up a row."""
+    """Stamps go along the foot of the last page as displayed (:mod:`signing.placement`)."""
     pages = int(writer.root["/Pages"]["/Count"])
     page_ref, _ = writer.find_page_for_modification(pages - 1)
-    llx, lly, urx, _ury = (float(v) for v in page_ref.get_object()["/MediaBox"])
-    per_row = max(1, int((urx - llx - MARGIN) // (STAMP_W + MARGIN // 2)))
-    row, col = divmod(index, per_row)
-    x2 = urx - MARGIN - col * (STAMP_W + MARGIN // 2)
-    y1 = lly + MARGIN + row * (STAMP_H + MARGIN // 2)
-    return pages - 1, (int(x2 - STAMP_W), int(y1), int(x2), int(y1 + STAMP_H))
+    return pages - 1, PageView.of(page_ref.get_object()).stamp_rect(index)
+
+
+def _last_page_rotation(writer: IncrementalPdfFileWriter) -> int:
+    pages = int(writer.root["/Pages"]["/Count"])
+    page_ref, _ = writer.find_page_for_modification(pages - 1)
+    return PageView.of(page_ref.get_object()).rotate

@@ -1,5 +1,9 @@
 """Tables of PAdES signing: departments and their officers, documents, routes, signatures.
 
+User ids (officers, creators, citizens) are the identity provider's: the migrations tie
+them to its ``users`` table, but the models name no foreign key there, so signing loads
+without the provider's models (it never reads them).
+
 PDF versions live in the database (``signing_blobs``, keyed by their SHA-256), not in the
 data directory: nodes are stateless and share only the database and Redis, and a route
 step must commit the new PDF together with the state change and the audit event, so that a
@@ -37,21 +41,45 @@ class Department(Base):
     name_en: Mapped[str | None] = mapped_column(String(255))
     key_label: Mapped[str] = mapped_column(String(128))
     cert_serial: Mapped[str] = mapped_column(ForeignKey("certs_certificates.serial"))
+    organization_identifier: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Member(Base):
-    """An officer (an idp user) who may sign on the department's behalf."""
+    """An officer (an idp user) who may sign on the department's behalf.
+
+    ``username`` is the name the identity provider gave when the officer was added: signing
+    keeps the names it shows, and never reads the provider's tables.
+    """
 
     __tablename__ = "signing_members"
 
     department_id: Mapped[int] = mapped_column(
         ForeignKey("signing_departments.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    user_id: Mapped[int] = mapped_column(primary_key=True, index=True)
+    username: Mapped[str] = mapped_column(String(64), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Seal(Base):
+    """Every seal certificate a department has had; the newest is ``Department.cert_serial``.
+
+    Older ones stay so that verification reports still name the department of documents
+    they signed, and renewal (``departments renew-seal``) never loses that link.
+    """
+
+    __tablename__ = "signing_seals"
+
+    cert_serial: Mapped[str] = mapped_column(
+        ForeignKey("certs_certificates.serial"), primary_key=True
+    )
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("signing_departments.id", ondelete="CASCADE"), index=True
+    )
+    key_label: Mapped[str] = mapped_column(String(128))
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Blob(Base):
@@ -84,7 +112,8 @@ class Document(Base):
     stamp: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("signing_blobs.sha256"))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    citizen_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -102,7 +131,8 @@ class RouteStep(Base):
     position: Mapped[int] = mapped_column(Integer)
     department_id: Mapped[int] = mapped_column(ForeignKey("signing_departments.id"))
     state: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str | None] = mapped_column(String(64))
     acted_at: Mapped[datetime | None] = mapped_column(DateTime)
     reason: Mapped[str | None] = mapped_column(Text)
 
@@ -117,7 +147,7 @@ class Signature(Base):
         ForeignKey("signing_documents.id", ondelete="CASCADE"), index=True
     )
     department_id: Mapped[int] = mapped_column(ForeignKey("signing_departments.id"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(Integer)
     client_id: Mapped[str | None] = mapped_column(String(64))
     field_name: Mapped[str] = mapped_column(String(128))
     level: Mapped[str] = mapped_column(String(8))

@@ -9,11 +9,16 @@ Each step signs in memory first and then commits, in one transaction, the new PD
 version, the step's state, the signature row and the audit event; the transaction also
 re-checks that the step is still current (a concurrent approval loses and changes
 nothing).
+
+A route is private: only its creator, the members of its departments and the citizen it
+concerns (if any) may read its status or document or act on it; anyone else is told
+there is no such route (404), so a document id reveals nothing. Every read is audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -22,13 +27,46 @@ from config.db import utcnow
 from config.runtime import Runtime
 from signing import departments
 from signing.departments import DepartmentError
-from signing.models import Blob, Department, Document, RouteStep, Signature
+from signing.models import Blob, Department, Document, Member, RouteStep, Signature
 from signing.pdfs import open_pdf, sha256
 from signing.service import engine, find_document, new_document_id
 
 
 class RouteError(DepartmentError):
     """A refused route operation (same shape as department errors)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts: the provider's user id and name (from the access token) and the client."""
+
+    user_id: int | None
+    username: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+
+
+def _readable(session, doc: Document | None, caller: Caller) -> bool:
+    """Whether ``caller`` may see route ``doc``: creator, citizen, or a member of one of
+    its departments (a single signature, state ``signed``, is no route)."""
+    if doc is None or doc.state == "signed" or caller.user_id is None:
+        return False
+    if caller.user_id in (doc.created_by, doc.citizen_id):
+        return True
+    member = session.execute(
+        select(Member.user_id)
+        .join(RouteStep, RouteStep.department_id == Member.department_id)
+        .where(RouteStep.document_id == doc.id, Member.user_id == caller.user_id)
+        .limit(1)
+    ).first()
+    return member is not None
+
+
+def _visible(session, document_id: str, caller: Caller) -> Document:
+    doc = session.get(Document, document_id)
+    if not _readable(session, doc, caller):
+        raise RouteError("not_found", f"no route {document_id}", 404)
+    return doc
 
 
 def _store_blob(session, data: bytes) -> str:
@@ -45,8 +83,8 @@ def create(
     codes: list[str],
     *,
     filename: str,
-    user_id: int | None,
-    actor: str | None = None,
+    caller: Caller,
+    citizen_id: int | None = None,
     level: str = "B-LT",
     stamp: bool = False,
 ) -> dict:
@@ -54,6 +92,7 @@ def create(
 
     ``stamp`` holds for the whole route: the first (certifying) signature lays out
     every department's signature field, visible or not, for the others to fill.
+    ``citizen_id`` names the citizen the document concerns, who may follow it.
     """
     if not codes:
         raise RouteError("invalid_request", "a route needs at least one department")
@@ -75,7 +114,8 @@ def create(
                 stamp=stamp,
                 sha256=digest,
                 blob_sha256=digest,
-                created_by=user_id,
+                created_by=caller.user_id,
+                citizen_id=citizen_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -93,22 +133,22 @@ def create(
         audit.record(
             session,
             "signing.route.create",
-            actor=actor,
+            actor=caller.username,
             subject=document_id,
+            client_id=caller.client_id,
+            ip=caller.ip,
             departments=codes,
             sha256=digest,
         )
-    return status(runtime, document_id)
+    return _status(runtime, document_id)
 
 
 def _field(code: str, position: int) -> str:
     return f"OneTrip_step{position + 1}_{code}"
 
 
-def _current(session, document_id: str) -> tuple[Document, RouteStep, Department]:
-    doc = session.get(Document, document_id)
-    if doc is None or doc.state == "signed":
-        raise RouteError("not_found", f"no route {document_id}", 404)
+def _current(session, document_id: str, caller: Caller) -> tuple[Document, RouteStep, Department]:
+    doc = _visible(session, document_id, caller)
     if doc.state != "routing":
         raise RouteError("route_closed", f"route {document_id} is {doc.state}", 409)
     step = session.execute(
@@ -120,16 +160,11 @@ def _current(session, document_id: str) -> tuple[Document, RouteStep, Department
 
 
 def approve(
-    runtime: Runtime,
-    document_id: str,
-    username: str,
-    *,
-    reason: str | None = None,
-    client_id: str | None = None,
+    runtime: Runtime, document_id: str, caller: Caller, *, reason: str | None = None
 ) -> dict:
     """The current department's member approves: its seal signs; the next one is current."""
     with runtime.db.read() as session:
-        doc, step, dept = _current(session, document_id)
+        doc, step, dept = _current(session, document_id, caller)
         data = session.get(Blob, doc.blob_sha256).data
         expected = (doc.current_step, doc.blob_sha256)
         code, level, stamp = dept.code, doc.level, doc.stamp
@@ -142,7 +177,7 @@ def approve(
             ).scalars()
         )
         total = len(codes)
-    _dept_id, user_id = departments.require_member(runtime, code, username)
+    departments.require_member(runtime, code, caller.user_id)
     eng = engine(runtime)
     is_last = step.position == total - 1
     names = [_field(c, n) for n, c in enumerate(codes)]
@@ -161,18 +196,19 @@ def approve(
     )
     final = asyncio.run(eng.extend_to_lta(signed)) if is_last else signed
     with runtime.db.write() as session:
-        doc, step, dept = _current(session, document_id)
+        doc, step, dept = _current(session, document_id, caller)
         if (doc.current_step, doc.blob_sha256) != expected:
             raise RouteError("conflict", "the route moved on meanwhile; reload it", 409)
         now = utcnow()
         digest = _store_blob(session, final)
-        step.state, step.actor_id, step.acted_at, step.reason = "signed", user_id, now, reason
+        step.state, step.acted_at, step.reason = "signed", now, reason
+        step.actor_id, step.actor_name = caller.user_id, caller.username
         session.add(
             Signature(
                 document_id=document_id,
                 department_id=dept.id,
-                user_id=user_id,
-                client_id=client_id,
+                user_id=caller.user_id,
+                client_id=caller.client_id,
                 field_name=field,
                 level=level if is_last else "B-LT",
                 certification=step.position == 0,
@@ -189,56 +225,78 @@ def approve(
         audit.record(
             session,
             "signing.route.approve",
-            actor=username,
+            actor=caller.username,
             subject=document_id,
-            client_id=client_id,
+            client_id=caller.client_id,
+            ip=caller.ip,
             department=code,
             step=step.position,
             sha256=digest,
             completed=is_last,
         )
     metrics.signature(level if is_last else "B-LT")
-    return status(runtime, document_id)
+    return _status(runtime, document_id)
 
 
-def reject(runtime: Runtime, document_id: str, username: str, reason: str) -> dict:
+def reject(runtime: Runtime, document_id: str, caller: Caller, reason: str) -> dict:
     """The current department's member rejects with a reason; the route ends."""
     reason = (reason or "").strip()
     if not reason:
         raise RouteError("invalid_request", "a rejection needs a reason")
     with runtime.db.read() as session:
-        _doc, _step, dept = _current(session, document_id)
+        _doc, _step, dept = _current(session, document_id, caller)
         code = dept.code
-    _dept_id, user_id = departments.require_member(runtime, code, username)
+    departments.require_member(runtime, code, caller.user_id)
     with runtime.db.write() as session:
-        doc, step, _dept = _current(session, document_id)
+        doc, step, _dept = _current(session, document_id, caller)
         now = utcnow()
-        step.state, step.actor_id, step.acted_at, step.reason = "rejected", user_id, now, reason
+        step.state, step.acted_at, step.reason = "rejected", now, reason
+        step.actor_id, step.actor_name = caller.user_id, caller.username
         doc.state, doc.current_step, doc.updated_at = "rejected", None, now
         audit.record(
             session,
             "signing.route.reject",
-            actor=username,
+            actor=caller.username,
             subject=document_id,
+            client_id=caller.client_id,
+            ip=caller.ip,
             department=code,
             step=step.position,
             reason=reason,
         )
-    return status(runtime, document_id)
+    return _status(runtime, document_id)
 
 
-def status(runtime: Runtime, document_id: str) -> dict:
-    """The route's state, its steps with who acted when, and every signature."""
-    record = find_document(runtime, document_id)
+def status(runtime: Runtime, document_id: str, caller: Caller) -> dict:
+    """The route's state, its steps with who acted when, and every signature (audited)."""
+    _audited_read(runtime, document_id, caller, "status")
+    return _status(runtime, document_id)
+
+
+def _audited_read(runtime: Runtime, document_id: str, caller: Caller, what: str) -> Document:
+    with runtime.db.write() as session:
+        doc = _visible(session, document_id, caller)
+        audit.record(
+            session,
+            "signing.route.read",
+            actor=caller.username,
+            subject=document_id,
+            client_id=caller.client_id,
+            ip=caller.ip,
+            part=what,
+        )
+        session.expunge(doc)
+    return doc
+
+
+def _status(runtime: Runtime, document_id: str) -> dict:
+    record = find_document(runtime, document_id, private=True)
     if record is None:
         raise RouteError("not_found", f"no route {document_id}", 404)
-    from idp.models import User
-
     with runtime.db.read() as session:
         rows = session.execute(
-            select(RouteStep, Department.code, User.username)
+            select(RouteStep, Department.code)
             .join(Department, Department.id == RouteStep.department_id)
-            .outerjoin(User, User.id == RouteStep.actor_id)
             .where(RouteStep.document_id == document_id)
             .order_by(RouteStep.position)
         ).all()
@@ -249,18 +307,17 @@ def status(runtime: Runtime, document_id: str) -> dict:
             "position": step.position,
             "department": code,
             "state": step.state,
-            "by": username,
+            "by": step.actor_name,
             "at": step.acted_at.isoformat() + "Z" if step.acted_at else None,
             "reason": step.reason,
         }
-        for step, code, username in rows
+        for step, code in rows
     ]
     return record
 
 
-def document_bytes(runtime: Runtime, document_id: str) -> bytes:
+def document_bytes(runtime: Runtime, document_id: str, caller: Caller) -> bytes:
+    """The route's newest PDF version (audited)."""
+    doc = _audited_read(runtime, document_id, caller, "document")
     with runtime.db.read() as session:
-        doc = session.get(Document, document_id)
-        if doc is None or doc.blob_sha256 is None:
-            raise RouteError("not_found", f"no route {document_id}", 404)
         return session.get(Blob, doc.blob_sha256).data

@@ -12,19 +12,24 @@ import asyncio
 import secrets
 import threading
 import weakref
+from datetime import datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 
 from asn1crypto import pem, x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.general import SigningError
+from sqlalchemy import select
 
 from config import audit, metrics
 from config.db import utcnow
 from config.runtime import Runtime
 from signing import departments
 from signing.authority import ca_authority
-from signing.engine import DEFAULT_LEVEL, LEVELS, Engine
-from signing.models import Document, Signature
-from signing.pdfs import PdfRefused, open_pdf, sha256
-from signing.verify import Trust, verify_pdf
+from signing.engine import DEFAULT_LEVEL, LEVELS, Engine, renew_archive
+from signing.models import Blob, Document, Signature
+from signing.pdfs import PARSE_ERRORS, PdfLimits, PdfRefused, open_pdf, sha256
+from signing.verify import Trust, etsi_report, verify_pdf
 
 _engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -85,7 +90,7 @@ def sign(
 ) -> tuple[bytes, str]:
     """Sign ``data`` with department ``code``'s seal; return the signed PDF and its id."""
     level = check_level(level)
-    open_pdf(data, runtime.settings.max_upload_bytes)
+    open_pdf(data, runtime.settings.max_upload_bytes, PdfLimits.of(runtime.settings))
     seal = departments.seal(runtime, code)
     document_id = new_document_id()
     signed, field = asyncio.run(
@@ -138,6 +143,69 @@ def sign(
     return signed, document_id
 
 
+def last_archive_stamp_ends(data: bytes) -> datetime | None:
+    """When the certificate of the newest document time-stamp of ``data`` expires."""
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    stamps = reader.embedded_timestamp_signatures
+    if not stamps:
+        return None
+    return stamps[-1].signer_cert.not_valid_after.replace(tzinfo=None)
+
+
+def renew_file(runtime: Runtime, data: bytes) -> bytes:
+    """``data`` with a fresh archive time-stamp (see :func:`signing.engine.renew_archive`)."""
+    open_pdf(data, runtime.settings.max_upload_bytes, PdfLimits.of(runtime.settings))
+    try:
+        return asyncio.run(renew_archive(engine(runtime), data))
+    except (*PARSE_ERRORS, SigningError) as exc:
+        raise PdfRefused("cannot_sign", f"the PDF cannot be re-time-stamped: {exc}") from None
+
+
+def renew_stored(runtime: Runtime, within: int | None = None) -> list[dict]:
+    """Re-time-stamp every stored (B-LTA) document whose newest archive time-stamp's
+    certificate ends within ``within`` seconds (``archive_renew_before``).
+
+    Each renewal is its own transaction: the new version, the document's pointer to it
+    and the audit event; a document renewed meanwhile by another process is skipped.
+    """
+    horizon = utcnow() + timedelta(seconds=within or runtime.settings.archive_renew_before)
+    with runtime.db.read() as session:
+        candidates = session.execute(
+            # A completed route always ends in a document time-stamp (routes.approve).
+            select(Document.id, Document.blob_sha256).where(
+                Document.state == "completed", Document.blob_sha256.is_not(None)
+            )
+        ).all()
+    renewed = []
+    for document_id, digest in candidates:
+        with runtime.db.read() as session:
+            data = session.get(Blob, digest).data
+        ends = last_archive_stamp_ends(data)
+        if ends is None or ends > horizon:
+            continue
+        fresh = renew_file(runtime, data)
+        with runtime.db.write() as session:
+            doc = session.get(Document, document_id, with_for_update=True)
+            if doc.blob_sha256 != digest:
+                continue
+            new_digest = sha256(fresh)
+            if session.get(Blob, new_digest) is None:
+                session.add(Blob(sha256=new_digest, size=len(fresh), data=fresh))
+                session.flush()
+            doc.blob_sha256 = doc.sha256 = new_digest
+            doc.updated_at = utcnow()
+            audit.record(
+                session,
+                "signing.renew",
+                actor="cli",
+                subject=document_id,
+                sha256=new_digest,
+                previous_stamp_ends=ends.isoformat() + "Z",
+            )
+        renewed.append({"id": document_id, "sha256": new_digest, "previous_stamp_ends": ends})
+    return renewed
+
+
 def trust(runtime: Runtime) -> Trust:
     ca = ca_authority(runtime)
     eng = engine(runtime)
@@ -145,19 +213,33 @@ def trust(runtime: Runtime) -> Trust:
     def department(serial: str) -> dict | None:
         return departments.by_serial(runtime, serial)
 
-    return Trust([ca.root(), *eng.extra_roots], ca.tsa_chain(), ca.live_revinfo, department)
+    return Trust(
+        [ca.root(), *eng.extra_roots], ca.hierarchy(), ca.live_revinfo, department, ca.status_of
+    )
 
 
 def verify(runtime: Runtime, data: bytes) -> dict:
     """The verification report of ``data`` (see :mod:`signing.verify`)."""
-    report = verify_pdf(data, trust(runtime), runtime.settings.max_upload_bytes)
+    settings = runtime.settings
+    report = verify_pdf(data, trust(runtime), settings.max_upload_bytes, PdfLimits.of(settings))
     report["onetrip_document"] = find_document(runtime, report["sha256"])
     return report
 
 
-def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
-    """What OneTrip recorded about a document, by its public id or any version's SHA-256."""
-    from sqlalchemy import or_, select
+def verify_xml(runtime: Runtime, data: bytes) -> str:
+    """The ETSI TS 119 102-2 XML validation report of ``data``."""
+    settings = runtime.settings
+    return etsi_report(data, trust(runtime), settings.max_upload_bytes, PdfLimits.of(settings))
+
+
+def find_document(runtime: Runtime, digest_or_id: str, *, private: bool = False) -> dict | None:
+    """What OneTrip recorded about a document, by its public id or any version's SHA-256.
+
+    The public record (the /verify page, verification reports) says which departments
+    signed when; ``private`` (a route's readers only) adds the file name, which may name
+    the citizen the document concerns.
+    """
+    from sqlalchemy import or_
 
     from signing.models import Department
 
@@ -186,9 +268,8 @@ def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
             .where(Signature.document_id == doc.id)
             .order_by(Signature.id)
         ).all()
-        return {
+        record = {
             "id": doc.id,
-            "filename": doc.filename,
             "state": doc.state,
             "sha256": doc.sha256,
             "created_at": doc.created_at.isoformat() + "Z",
@@ -205,3 +286,6 @@ def find_document(runtime: Runtime, digest_or_id: str) -> dict | None:
                 for s, code, name in sigs
             ],
         }
+        if private:
+            record["filename"] = doc.filename
+        return record

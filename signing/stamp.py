@@ -22,10 +22,14 @@ from pathlib import Path
 
 from fontTools import subset
 from fontTools.ttLib import TTCollection, TTFont
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngineFactory
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
+from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.text import TextBoxStyle
-from pyhanko.stamp import QRStampStyle
+from pyhanko.stamp import QRStamp, QRStampStyle
+
+from signing.placement import counter_rotation
 
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 NOTO_FACE = "Noto Sans CJK SC"
@@ -85,15 +89,56 @@ def font_path(configured: str) -> Path:
     return Path(configured) if configured else NOTO_CJK
 
 
-def stamp_style(department_name: str, configured_font: str = "") -> QRStampStyle:
-    """A QR stamp: department name over the signing time; the QR code is the ``url`` param."""
+@dataclass(frozen=True)
+class UprightQRStampStyle(QRStampStyle):
+    """pyHanko's QR stamp, laid out upright on a page shown turned by ``rotate`` degrees.
+
+    What pyHanko lacks: it draws the appearance in the page's own coordinates, so on a
+    page with ``/Rotate`` the stamp shows sideways. Here the stamp is laid out in the
+    displayed width and height and its form XObject gets a ``/Matrix`` that turns it
+    back (ISO 32000-1 12.5.5 then fits the turned box into the widget's rectangle).
+    """
+
+    rotate: int = 0
+
+    def create_stamp(self, writer, box: BoxConstraints, text_params: dict) -> QRStamp:
+        url = text_params.pop("url")
+        if self.rotate in (90, 270):
+            box = BoxConstraints(width=box.height, height=box.width)
+        return _UprightQRStamp(
+            writer, style=self, url=url, text_params=text_params, box=box, rotate=self.rotate
+        )
+
+
+class _UprightQRStamp(QRStamp):
+    def __init__(self, *args, rotate: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._rotate = rotate
+
+    def as_form_xobject(self):
+        xobject = super().as_form_xobject()
+        matrix = counter_rotation(self._rotate, self.box.width, self.box.height)
+        if matrix is not None:
+            xobject[generic.NameObject("/Matrix")] = generic.ArrayObject(
+                generic.FloatObject(v) for v in matrix
+            )
+        return xobject
+
+
+def stamp_style(
+    department_name: str, configured_font: str = "", rotate: int = 0
+) -> UprightQRStampStyle:
+    """A QR stamp: department name over the signing time; the QR code is the ``url`` param.
+
+    ``rotate`` is the clockwise ``/Rotate`` of the page it goes on."""
     characters = "".join(sorted(set(_ALWAYS + department_name)))
     font = _SubsetFontFactory(_subset_font(str(font_path(configured_font)), characters))
     # pyHanko interpolates stamp_text with %-formatting: a literal % must be doubled.
     name = department_name.replace("%", "%%")
-    return QRStampStyle(
+    return UprightQRStampStyle(
         stamp_text=f"{name}\n%(ts)s",
         text_box_style=TextBoxStyle(font=font),
         border_width=1,
         timestamp_format="%Y-%m-%d %H:%M:%S UTC",
+        rotate=rotate,
     )

@@ -9,12 +9,15 @@ phone, without JavaScript.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, g, jsonify, render_template, request
 
 from config.runtime import Runtime
-from signing import csc, routes, service
-from signing.departments import DepartmentError, require_member
+from signing import csc, departments, routes, service
+from signing.departments import DepartmentError
 from signing.pdfs import PdfRefused
+from signing.routes import Caller
 
 
 def _error(error: str, description: str, status: int = 400):
@@ -32,6 +35,21 @@ def _upload() -> tuple[bytes, str]:
 
 def _flag(name: str) -> bool:
     return request.form.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def _caller() -> Caller:
+    """Who calls, from the access token alone (signing never reads the provider's tables)."""
+    token = g.token
+    return Caller(token.user_id, token.username, token.client_id, request.remote_addr)
+
+
+def _optional_int(name: str) -> int | None:
+    raw = request.form.get(name)
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise PdfRefused("invalid_request", f"{name} must be a user id")
+    return int(raw)
 
 
 def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
@@ -57,7 +75,8 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         data, filename = _upload()
         code = request.form.get("department", "")
         level = service.check_level(request.form.get("level"))
-        user_id = require_member(runtime, code, g.token.username)[1]
+        user_id = g.token.user_id
+        departments.require_member(runtime, code, user_id)
         signed, document_id = service.sign(
             runtime,
             data,
@@ -78,8 +97,16 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
 
     @bp.post("/api/v1/verify")
     def verify_api():
+        """The report as JSON, or with ``format=xml`` as ETSI TS 119 102-2 XML."""
         data, _ = _upload()
+        if request.values.get("format") == "xml":
+            return _xml_report(data)
         return jsonify(service.verify(runtime, data))
+
+    def _xml_report(data: bytes) -> Response:
+        response = Response(service.verify_xml(runtime, data), mimetype="application/xml")
+        response.headers["Content-Disposition"] = 'attachment; filename="validation-report.xml"'
+        return response
 
     @bp.route("/verify", methods=["GET", "POST"], endpoint="verify_page")
     @bp.route("/verify/<document_id>", methods=["GET", "POST"], endpoint="verify_page")
@@ -90,9 +117,11 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         if request.method == "POST":
             try:
                 data, _ = _upload()
+                if request.form.get("format") == "xml":
+                    return _xml_report(data)
                 context["report"] = service.verify(runtime, data)
             except PdfRefused as exc:
-                context["error"], status = exc.message, 400
+                context["error"], context["error_code"], status = exc.message, exc.code, 400
         return render_template("signing/verify.html", **context), status
 
     # -- routes -----------------------------------------------------------------------------
@@ -107,8 +136,8 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
             data,
             [c for c in codes if c],
             filename=filename,
-            user_id=g.token.user_id,
-            actor=g.token.username,
+            caller=_caller(),
+            citizen_id=_optional_int("citizen_id"),
             stamp=_flag("stamp"),
         )
         return jsonify(record), 201
@@ -116,44 +145,44 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     @bp.get("/api/v1/routes/<document_id>")
     @require_token("sign")
     def route_status(document_id: str):
-        return jsonify(routes.status(runtime, document_id))
+        return jsonify(routes.status(runtime, document_id, _caller()))
 
     @bp.get("/api/v1/routes/<document_id>/document")
     @require_token("sign")
     def route_document(document_id: str):
-        return Response(routes.document_bytes(runtime, document_id), mimetype="application/pdf")
+        data = routes.document_bytes(runtime, document_id, _caller())
+        return Response(data, mimetype="application/pdf")
 
     @bp.post("/api/v1/routes/<document_id>/approve")
     @require_token("sign")
     def route_approve(document_id: str):
-        return jsonify(
-            routes.approve(
-                runtime,
-                document_id,
-                g.token.username or "",
-                reason=request.form.get("reason") or None,
-                client_id=g.token.client_id,
-            )
-        )
+        reason = request.form.get("reason") or None
+        return jsonify(routes.approve(runtime, document_id, _caller(), reason=reason))
 
     @bp.post("/api/v1/routes/<document_id>/reject")
     @require_token("sign")
     def route_reject(document_id: str):
         return jsonify(
-            routes.reject(
-                runtime, document_id, g.token.username or "", request.form.get("reason", "")
-            )
+            routes.reject(runtime, document_id, _caller(), request.form.get("reason", ""))
         )
 
     # -- Cloud Signature Consortium API v1 --------------------------------------------------
 
     def _body() -> dict:
-        body = request.get_json(silent=True)
-        if body is None and request.content_length:
+        """The JSON object of the request, bounded in size and depth (json's recursion
+        would otherwise turn a deeply nested body into a 500)."""
+        raw = request.get_data(cache=True)
+        if len(raw) > runtime.settings.max_json_bytes:
+            raise csc.CscError("invalid_request", "the body is too large", 413)
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise csc.CscError("invalid_request", "the body must be a JSON object") from None
+        if not isinstance(body, dict):
             raise csc.CscError("invalid_request", "the body must be a JSON object")
-        if body is not None and not isinstance(body, dict):
-            raise csc.CscError("invalid_request", "the body must be a JSON object")
-        return body or {}
+        return body
 
     @bp.post("/csc/v1/info")
     def csc_info():
@@ -163,21 +192,23 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     @require_token("sign")
     def csc_list():
         _body()
-        return jsonify(csc.credentials_list(runtime, g.token.username))
+        return jsonify(csc.credentials_list(runtime, g.token.user_id))
 
     @bp.post("/csc/v1/credentials/info")
     @require_token("sign")
     def csc_credential_info():
-        return jsonify(csc.credentials_info(runtime, g.token.username, _body()))
+        return jsonify(csc.credentials_info(runtime, g.token.user_id, _body()))
 
     @bp.post("/csc/v1/credentials/authorize")
     @require_token("sign")
     def csc_authorize():
-        return jsonify(csc.authorize(runtime, g.token.username, _body()))
+        return jsonify(csc.authorize(runtime, g.token.user_id, _body()))
 
     @bp.post("/csc/v1/signatures/signHash")
     @require_token("sign")
     def csc_sign_hash():
-        return jsonify(csc.sign_hash(runtime, g.token.username, g.token.client_id, _body()))
+        token = g.token
+        body = _body()
+        return jsonify(csc.sign_hash(runtime, token.user_id, token.username, token.client_id, body))
 
     return bp

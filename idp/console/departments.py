@@ -14,6 +14,7 @@ from certs.authority import authority
 from config.db import utcnow
 from idp.console.gate import console_blueprint, provider, refusal, requires, who
 from idp.i18n import translate
+from idp.users import find_user
 from signing import departments
 
 bp = console_blueprint("console_departments", __name__, "/admin/departments")
@@ -75,8 +76,13 @@ def show(code: str):
 @requires("departments.write")
 def add_member(code: str):
     username = request.form.get("username", "").strip().lower()[:64]
+    runtime = provider().runtime
+    with runtime.db.read() as session:
+        user = find_user(session, username) if username else None
+    if user is None:
+        return _show(code, translate("There is no account {name}.", name=username), 400)
     try:
-        departments.add_member(provider().runtime, code, username, actor=who()["actor"])
+        departments.add_member(runtime, code, user.id, user.username, actor=who()["actor"])
     except departments.DepartmentError as exc:
         return _show(code, refusal(exc), 400)
     flash(translate("{name} may now sign for the department.", name=username))

@@ -83,22 +83,15 @@ def test_ensure_is_idempotent_within_and_across_processes(runtime, settings):
         assert len(session.execute(select(CustodyKey)).all()) == 4
 
 
-def test_department_certificate_names_chinese_and_english_and_points_at_the_pki(
-    ca, pki, openssl, pem
-):
-    subject = department_subject(
-        "市场监督管理局",
-        "Market Supervision Administration",
-        "MSA e-seal",
-        "办公室",
-        "General Office",
-    )
+def test_department_certificate_names_one_organisation_and_points_at_the_pki(ca, pki, openssl, pem):
+    subject = department_subject("市场监督管理局", "NTRCN-11310000MB2F33415H")
     issued = ca.issue_for_custody_key("department", subject, "dept-msa")
     cert = issued.certificate
     orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-    units = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
-    assert orgs == ["市场监督管理局", "Market Supervision Administration"]
-    assert units == ["办公室", "General Office"]
+    ids = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)]
+    assert orgs == ["市场监督管理局"]
+    assert ids == ["NTRCN-11310000MB2F33415H"]
+    assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "CN"
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
     assert usage.critical
     assert usage.value.digital_signature

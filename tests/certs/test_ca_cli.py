@@ -77,7 +77,7 @@ def test_issue_department_by_subject_prints_pem_and_json_with_chain(cli, runtime
         "department",
         "--json",
         "--subject",
-        "CN=Seal,O=Market Supervision Administration,O=市场监督管理局,C=CN",
+        "CN=Seal,2.5.4.97=NTRCN-11310000MB2F33415H,O=市场监督管理局,C=CN",
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -99,6 +99,8 @@ def test_issue_device_from_csr_then_revoke_and_list(cli, tmp_path, runtime):
         "device",
         "--csr",
         str(_csr_file(tmp_path)),
+        "--subject",
+        "CN=kiosk-7",
         "--days",
         "30",
         "--json",
@@ -119,6 +121,8 @@ def test_issue_device_from_csr_then_revoke_and_list(cli, tmp_path, runtime):
         (["--profile", "nobody", "--subject", "CN=x"], "unknown profile"),
         (["--profile", "device", "--subject", "CN=x"], "only from a CSR"),
         (["--profile", "department", "--subject", "CN=no organisation"], "needs a subject"),
+        (["--profile", "citizen", "--subject", "CN=OneTrip Issuing CA"], "certificate authority"),
+        (["--profile", "citizen", "--subject", "CN=*.example.org"], "wildcard"),
         (["--profile", "citizen", "--subject", "not a dn"], "not a distinguished name"),
         (["--profile", "citizen", "--subject", "CN=x", "--days", "400"], "allows 1 to"),
     ],
@@ -142,7 +146,9 @@ def test_malformed_or_forged_csr_is_refused(cli, runtime, tmp_path, tamper):
             b"-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n-----END CERTIFICATE REQUEST-----\n"
         )
     before = _count(runtime)
-    outcome = cli("ca", "issue", "--profile", "device", "--csr", str(path))
+    outcome = cli(
+        "ca", "issue", "--profile", "device", "--csr", str(path), "--subject", "CN=kiosk-7"
+    )
     assert outcome.exit_code != 0
     assert ("does not verify" if tamper else "not a PKCS#10") in outcome.stderr
     assert _count(runtime) == before

@@ -73,7 +73,7 @@ def test_ca_on_softhsm_issues_verifiable_certificates_without_exporting_keys(
     settings = _on_token(runtime, token, key_algorithm=algorithm)
     ca = Authority(Runtime(settings))
     roles = ca.ensure()
-    issued = ca.issue_for_custody_key("department", "CN=Seal,O=税务局,O=Tax Bureau")
+    issued = ca.issue_for_custody_key("department", "CN=Seal,2.5.4.97=NTRCN-1131000011,O=税务局")
     # the chain verifies: each certificate under its issuer's token-held key
     issued.certificate.verify_directly_issued_by(roles["ca"].certificate)
     roles["ca"].certificate.verify_directly_issued_by(roles["root"].certificate)

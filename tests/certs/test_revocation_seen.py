@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import time
 
 import requests
 from cryptography import x509
@@ -72,7 +74,7 @@ class _Loader:
 
 
 def test_statuses_are_remembered_until_another_node_writes_a_new_stamp(runtime):
-    statuses = Statuses(lambda: runtime.redis, recheck=0)
+    statuses = Statuses(lambda: runtime.redis, max_age=60, recheck=0)
     load = _Loader("good")
     assert statuses.lookup("ab12", load) == Status("good")
     assert statuses.lookup("ab12", load) == Status("good")
@@ -84,7 +86,7 @@ def test_statuses_are_remembered_until_another_node_writes_a_new_stamp(runtime):
 
 
 def test_a_stamp_lost_with_redis_data_counts_as_a_change(runtime):
-    statuses = Statuses(lambda: runtime.redis, recheck=0)
+    statuses = Statuses(lambda: runtime.redis, max_age=60, recheck=0)
     runtime.redis.set(STAMP_KEY, "before the restart")
     load = _Loader("good")
     statuses.lookup("ab12", load)
@@ -94,8 +96,30 @@ def test_a_stamp_lost_with_redis_data_counts_as_a_change(runtime):
 
 
 def test_unknown_serials_are_asked_every_time_since_they_may_be_issued_next(runtime):
-    statuses = Statuses(lambda: runtime.redis)
+    statuses = Statuses(lambda: runtime.redis, max_age=60)
     load = _Loader("unknown")
     statuses.lookup("cd34", load)
     statuses.lookup("cd34", load)
     assert load.calls == 2
+
+
+def test_a_revocation_whose_redis_write_failed_is_seen_within_the_status_bound(ca, runtime):
+    bounded = dataclasses.replace(runtime.settings, revocation_status_max_age=1)
+    reader = Authority(Runtime(bounded))
+    issued = ca.issue_for_custody_key("citizen", "CN=Qian Qi")
+    assert _status(responder(reader).response_for(issued.certificate)) == ocsp.OCSPCertStatus.GOOD
+    # Another node whose Redis is gone: the revocation is stored, the stamp is not.
+    cut_off = Runtime(dataclasses.replace(runtime.settings, redis_url="redis://127.0.0.1:1/0"))
+    Authority(cut_off).revoke(issued.serial, "keyCompromise")
+    time.sleep(1.1)  # the bound under test, not a speed figure
+    assert (
+        _status(responder(reader).response_for(issued.certificate)) == ocsp.OCSPCertStatus.REVOKED
+    )
+
+
+def test_embedded_answers_are_signed_now_not_taken_from_the_cache(ca):
+    issued = ca.issue_for_custody_key("citizen", "CN=Sun Ba")
+    cached = ocsp.load_der_ocsp_response(responder(ca).response_for(issued.certificate))
+    time.sleep(1.1)  # so that a fresh answer carries a later second
+    fresh = ocsp.load_der_ocsp_response(responder(ca).response_for(issued.certificate, fresh=True))
+    assert fresh.this_update_utc > cached.this_update_utc

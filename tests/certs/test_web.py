@@ -130,9 +130,10 @@ def test_est_cacerts_returns_the_chain_as_base64_pkcs7(client, ca, openssl):
     assert b"Root CA" in out.stdout
 
 
-def _csr() -> bytes:
+def _csr(name: str = "test") -> bytes:
+    """A CSR asking for CN=``name``; "test" is the client id of mint_access_token's tokens."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "wristband-0042")])
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.DER)
 
@@ -167,11 +168,18 @@ def test_est_simpleenroll_issues_a_device_certificate_with_an_enroll_token(
 
 def test_est_simpleenroll_refuses_without_token_wrong_scope_or_bad_csr(client, runtime):
     body = base64.encodebytes(_csr())
-    assert client.post("/.well-known/est/simpleenroll", data=body).status_code == 401
+    pkcs10 = "application/pkcs10"
+    assert (
+        client.post("/.well-known/est/simpleenroll", data=body, content_type=pkcs10).status_code
+        == 401
+    )
     other = mint_access_token(runtime, ["openid"])
     assert (
         client.post(
-            "/.well-known/est/simpleenroll", data=body, headers={"Authorization": f"Bearer {other}"}
+            "/.well-known/est/simpleenroll",
+            data=body,
+            content_type=pkcs10,
+            headers={"Authorization": f"Bearer {other}"},
         ).status_code
         == 403
     )
@@ -179,6 +187,7 @@ def test_est_simpleenroll_refuses_without_token_wrong_scope_or_bad_csr(client, r
     bad = client.post(
         "/.well-known/est/simpleenroll",
         data=base64.encodebytes(b"not a csr"),
+        content_type="application/pkcs10",
         headers={"Authorization": f"Bearer {token}"},
     )
     assert bad.status_code == 400

@@ -146,3 +146,25 @@ def test_csc_sign_hash_needs_activation_data_for_each_signature(client, token):
         "/csc/v1/credentials/info", json={"credentialID": "CUSTOMS"}, headers=headers
     )
     assert other.status_code == 400
+
+
+def test_another_departments_token_gets_404_for_a_route_it_is_not_on(client, runtime, token, pdf):
+    from idp.tokens import mint_access_token
+
+    departments.create(runtime, "TAX", "税务局")
+    add_officer(runtime, "TAX", "wang.fang")
+    outsider = {
+        "Authorization": f"Bearer {mint_access_token(runtime, ['sign'], username='wang.fang')}"
+    }
+    doc = _post(client, "/api/v1/routes", pdf, token, departments="PSB").get_json()["id"]
+
+    for url in (f"/api/v1/routes/{doc}", f"/api/v1/routes/{doc}/document"):
+        hidden = client.get(url, headers=outsider)
+        assert hidden.status_code == 404
+        assert hidden.get_json()["error"] == "not_found"
+    assert (
+        client.get(
+            f"/api/v1/routes/{doc}", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )

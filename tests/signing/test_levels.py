@@ -44,7 +44,12 @@ def test_b_lt_validates_from_embedded_data_alone(runtime, psb, pdf, root, tmp_pa
     report = service.verify(runtime, signed)
     assert report["ok"]
     assert report["signatures"][0]["level"] == "B-LT"
-    assert report["signatures"][0]["revocation"] == {"status": "good", "source": "embedded"}
+    assert report["signatures"][0]["indication"] == "TOTAL-PASSED"
+    assert report["signatures"][0]["status_now"]["state"] == "good"
+    assert {d["source"] for d in report["signatures"][0]["revocation_data"]} == {
+        "embedded",
+        "onetrip",
+    }
 
 
 def test_b_lta_has_a_valid_document_timestamp_over_the_whole_file(
@@ -99,9 +104,11 @@ def test_a_revoked_seal_is_reported_revoked(runtime, psb, pdf):
     ca_authority(runtime).ca.revoke(serial, "keyCompromise")
 
     report = service.verify(runtime, signed)
-    assert not report["ok"]
+    assert not report["ok"]  # a B-B signature has no proof it was made before the revocation
+    assert report["signatures"][0]["indication"] == "INDETERMINATE"
+    assert report["signatures"][0]["sub_indication"] == "REVOKED_NO_POE"
     assert report["signatures"][0]["revocation"]["status"] == "revoked"
-    assert report["signatures"][0]["revocation"]["reason"] == "key_compromise"
+    assert report["signatures"][0]["revocation"]["reason"] == "keyCompromise"
 
 
 def test_each_signature_is_counted_by_level_in_the_metrics(runtime, pdf, psb):

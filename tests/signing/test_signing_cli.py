@@ -84,7 +84,7 @@ def test_sign_then_verify_from_the_command_line(onetrip, psb, pdf, tmp_path):
     [
         (b"not a pdf at all", "the file is not a PDF (no %PDF- header)"),
         ("truncated", "the PDF is truncated (no %%EOF marker at its end)"),
-        ("encrypted", "the PDF is encrypted; remove its password first"),
+        ("encrypted", "the PDF is protected by a password; remove the password first"),
     ],
 )
 def test_bad_input_gets_one_line_and_the_file_is_untouched(
