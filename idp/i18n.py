@@ -62,6 +62,10 @@ ZH = {
     "Stop asking for my face at every sign-in": "不再每次登录都核验人脸",
     "Delete my face template": "删除我的人脸特征",
     "Add a photo of your face": "添加您的人脸照片",
+    # Issue 15: what the consent page says of a service.
+    "About this service": "关于该服务",
+    "Privacy policy": "隐私政策",
+    "Terms of service": "服务条款",
 }
 
 
