@@ -39,7 +39,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -458,8 +458,8 @@ class Documents:
     # -- internals -------------------------------------------------------------------
 
     def _unwrap(self, entry: _Entry) -> T:
-        if entry.error is not None:
-            raise entry.error
+        if entry.error is not None:  # a fresh exception: one raised again keeps its frames
+            raise OutboundError(entry.error.reason, str(entry.error))
         return entry.value
 
     def _fresh(self, key: tuple[str, str]) -> _Entry | None:
@@ -582,13 +582,6 @@ class Documents:
             fresh = self._download(key, keep=self._entries.get(key))
             fresh.used = False
         return due
-
-    def forget(self, urls: Iterable[tuple[str, str]]) -> None:
-        """Drop cached documents (a client changed its URLs)."""
-        for key in urls:
-            self._entries.pop(key, None)
-            with contextlib.suppress(redis_errors.ConnectionError, redis_errors.TimeoutError):
-                self.redis().delete(self._redis_key("doc", *key))
 
 
 def _error_bytes(error: OutboundError) -> bytes:

@@ -133,7 +133,7 @@ def test_an_answer_over_the_size_cap_is_refused_and_not_read_to_its_end(outside,
 def test_plain_http_goes_only_to_listed_networks_and_https_checks_the_certificate(tmp_path):
     public = Fetcher(OutboundPolicy(public=True))
     assert _refused(public, "http://93.184.215.14/jwks") == "scheme"  # refused before dialling
-    with _tls_server(tmp_path) as port:
+    with _UntrustedTls(tmp_path) as port:
         assert _refused(Fetcher(LOOPBACK_ONLY), f"https://127.0.0.1:{port}/") == "tls"
 
 
@@ -263,7 +263,7 @@ def test_a_failed_refresh_keeps_the_good_document_until_it_expires(outside, redi
 # -- a TLS server with a certificate no one trusts ---------------------------------------
 
 
-class _tls_server:
+class _UntrustedTls:
     def __init__(self, tmp_path) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
