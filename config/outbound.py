@@ -48,7 +48,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from redis import exceptions as redis_errors
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -88,7 +88,11 @@ class OutboundPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundPolicy:
-        public, networks = parse_networks(settings.outbound_networks)
+        """The operator's policy; :class:`SettingsError` names a bad ``outbound_networks``."""
+        try:
+            public, networks = parse_networks(settings.outbound_networks)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         if not settings.outbound_networks.strip() and _is_development(settings.issuer):
             networks = LOOPBACK
         return cls(public, networks, settings.outbound_timeout, settings.outbound_max_bytes)

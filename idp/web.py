@@ -55,6 +55,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
     provider: Provider = require_token.provider
     server = OneTripServer(provider)
     settings = runtime.settings
+    documents = provider.documents  # built now, so a bad outbound_networks stops the start
     bp = Blueprint(
         "idp",
         __name__,
@@ -267,7 +268,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         client = provider.clients.get(client_id)
         uri = client.metadata.get("logo_uri") if client else None
         try:
-            logo = provider.documents.get("logo", uri) if uri else None
+            logo = documents.get("logo", uri) if uri else None
         except OutboundError:
             logo = None
         if logo is None:

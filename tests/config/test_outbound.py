@@ -25,7 +25,7 @@ from config.outbound import (
     OutboundPolicy,
     parse_networks,
 )
-from config.settings import load_settings
+from config.settings import SettingsError, load_settings
 from tests.outside import Outside
 
 LOOPBACK_ONLY = OutboundPolicy(public=False, networks=LOOPBACK, timeout=1.0, max_bytes=64 * 1024)
@@ -171,6 +171,8 @@ def test_a_development_issuer_may_reach_loopback_and_a_production_one_may_not(tm
     assert policy(issuer="https://id.example.gov").networks == ()
     assert policy(issuer="https://id.example.gov").public
     assert not policy(issuer="http://127.0.0.1:8000", outbound_networks="127.0.0.0/8").public
+    with pytest.raises(SettingsError, match="outbound_networks"):
+        policy(outbound_networks="10.0.0.0/33")
 
 
 # -- the document cache ----------------------------------------------------------------
