@@ -185,8 +185,8 @@ class _Deadline:
         return left
 
 
-class _DeadlineSocket(socket.socket):
-    """A socket whose every read and write waits at most until the exchange's deadline."""
+class _Deadlined:
+    """Every read and write of this socket waits at most until the exchange's deadline."""
 
     deadline: _Deadline
 
@@ -199,16 +199,12 @@ class _DeadlineSocket(socket.socket):
         return super().sendall(data, flags)
 
 
-class _DeadlineSSLSocket(ssl.SSLSocket):
-    deadline: _Deadline
+class _DeadlineSocket(_Deadlined, socket.socket):
+    pass
 
-    def recv_into(self, buffer, nbytes=0, flags=0):
-        self.settimeout(self.deadline.left())
-        return super().recv_into(buffer, nbytes, flags)
 
-    def sendall(self, data, flags=0):
-        self.settimeout(self.deadline.left())
-        return super().sendall(data, flags)
+class _DeadlineSSLSocket(_Deadlined, ssl.SSLSocket):
+    pass
 
 
 def is_uri_text(value: str) -> bool:

@@ -209,6 +209,30 @@ def clients() -> None:
     """Relying parties (services that log citizens in)."""
 
 
+_REDIRECT_URIS = click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat."
+)
+_LOGOUT_URIS = click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+_BACKCHANNEL_URI = click.option("--backchannel-logout-uri", default=None)
+_GRANT_TYPES = click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    help="A grant type; repeat  [on create, default: authorization_code, refresh_token]",
+)
+_SCOPES = click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope the client may ever get; repeat  [on create, default: the OIDC scopes]",
+)
+_JWKS_FILE = click.option(
+    "--jwks-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Public JWKS for private_key_jwt.",
+)
 _PKCE_OPTION = click.option(
     "--require-pkce/--no-require-pkce",
     default=None,
@@ -219,34 +243,18 @@ _PKCE_OPTION = click.option(
 
 @clients.command("create")
 @click.option("--name", required=True, help="Shown to citizens on the consent page.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat.")
-@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
-@click.option("--backchannel-logout-uri", default=None)
-@click.option(
-    "--grant-type",
-    "grant_types",
-    multiple=True,
-    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
-    help="Repeat for several  [default: authorization_code, refresh_token]",
-)
-@click.option(
-    "--scope",
-    "scopes",
-    multiple=True,
-    help="A scope the client may ever get; repeat  [default: the OIDC scopes]",
-)
+@_REDIRECT_URIS
+@_LOGOUT_URIS
+@_BACKCHANNEL_URI
+@_GRANT_TYPES
+@_SCOPES
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
     "--auth-method",
     default=None,
     type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
 )
-@click.option(
-    "--jwks-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Public JWKS for private_key_jwt.",
-)
+@_JWKS_FILE
 @click.option("--jwks-uri", default=None, help="Where the client publishes its JWKS instead.")
 @click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
@@ -320,20 +328,12 @@ def _json_file(path: str) -> dict:
 @clients.command("update")
 @click.argument("client_id")
 @click.option("--name", default=None, help="Shown to citizens on the consent page.")
-@click.option(
-    "--redirect-uri", "redirect_uris", multiple=True, help="Replaces the redirect URIs; repeat."
-)
-@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Replaces them.")
-@click.option("--backchannel-logout-uri", default=None)
-@click.option(
-    "--grant-type",
-    "grant_types",
-    multiple=True,
-    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
-    help="Replaces the grant types; repeat.",
-)
-@click.option("--scope", "scopes", multiple=True, help="Replaces the scopes it may get; repeat.")
-@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@_REDIRECT_URIS
+@_LOGOUT_URIS
+@_BACKCHANNEL_URI
+@_GRANT_TYPES
+@_SCOPES
+@_JWKS_FILE
 @_PKCE_OPTION
 @json_option
 @pass_runtime
@@ -350,7 +350,8 @@ def clients_update(
     require_pkce: bool | None,
     as_json: bool,
 ) -> None:
-    """Change a client: what is given replaces what it had, the rest stays."""
+    """Change a client: each option given replaces what the client had (all its redirect
+    URIs, all its grant types, ...); the rest stays."""
     from sqlalchemy import select
 
     from idp.client_metadata import ClientError, stored_fields
