@@ -109,6 +109,17 @@ class Settings:
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed
 
+    # Issue 15: URLs that clients supply (config/outbound.py) and client policy.
+    # Where client-supplied URLs may lead: `public` and/or CIDR networks, comma-separated.
+    # Empty: `public`, plus loopback on a development server (plain-http loopback issuer).
+    outbound_networks: str = ""
+    outbound_timeout: float = 3.0  # one outbound exchange, all of it (DNS to last byte)
+    outbound_max_bytes: int = 256 * 1024  # largest JWKS, sector identifier or logo fetched
+    outbound_cache_ttl: int = 300  # fetched documents are kept this long (refreshed before)
+    # A failed fetch is remembered this long; an unknown `kid` refetches a JWKS once per this.
+    outbound_retry_interval: int = 30
+    require_pkce: bool = True  # PKCE of confidential clients (public ones always); per client too
+
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.runtime import Runtime
-from idp import errors, ops, security
+from idp import bodies, errors, ops, security
 from idp.keys import ensure_keys
 from idp.provider import Provider
 from idp.resource import TokenGuard
@@ -32,6 +32,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     )
     app.extensions["onetrip"] = runtime
     security.install(app, settings)
+    bodies.install(app, settings)
     errors.install(app)
     provider = Provider(runtime)
     with runtime.db.write() as session:

@@ -414,39 +414,57 @@ def clients() -> None:
     """Relying parties (services that log citizens in)."""
 
 
-@clients.command("create")
-@click.option("--name", required=True, help="Shown to citizens on the consent page.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat.")
-@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
-@click.option("--backchannel-logout-uri", default=None)
-@click.option(
+_REDIRECT_URIS = click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat."
+)
+_LOGOUT_URIS = click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+_BACKCHANNEL_URI = click.option("--backchannel-logout-uri", default=None)
+_GRANT_TYPES = click.option(
     "--grant-type",
     "grant_types",
     multiple=True,
     type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
-    help="Repeat for several  [default: authorization_code, refresh_token]",
+    help="A grant type; repeat  [on create, default: authorization_code, refresh_token]",
 )
-@click.option(
+_SCOPES = click.option(
     "--scope",
     "scopes",
     multiple=True,
-    help="A scope the client may ever get; repeat  [default: the OIDC scopes]",
+    help="A scope the client may ever get; repeat  [on create, default: the OIDC scopes]",
 )
+_JWKS_FILE = click.option(
+    "--jwks-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Public JWKS for private_key_jwt.",
+)
+_PKCE_OPTION = click.option(
+    "--require-pkce/--no-require-pkce",
+    default=None,
+    help="Whether this confidential client must use PKCE  [default: the require_pkce "
+    "setting]; public clients always must.",
+)
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="Shown to citizens on the consent page.")
+@_REDIRECT_URIS
+@_LOGOUT_URIS
+@_BACKCHANNEL_URI
+@_GRANT_TYPES
+@_SCOPES
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
     "--auth-method",
     default=None,
     type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
 )
-@click.option(
-    "--jwks-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Public JWKS for private_key_jwt.",
-)
+@_JWKS_FILE
+@click.option("--jwks-uri", default=None, help="Where the client publishes its JWKS instead.")
 @click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256")
 @click.option("--default-acr", "default_acr", multiple=True)
+@_PKCE_OPTION
 @json_option
 @pass_runtime
 def clients_create(
@@ -460,13 +478,19 @@ def clients_create(
     public,
     auth_method,
     jwks_file,
+    jwks_uri,
     subject_type,
     id_token_alg,
     default_acr,
+    require_pkce: bool | None,
     as_json: bool,
 ) -> None:
-    """Register a client and print its client_id and client_secret (shown once)."""
-    from idp.clients import STANDARD_SCOPES, ClientError, client_info, create_client
+    """Register a client and print its client_id and client_secret (shown once).
+
+    The client's URLs are checked for form here; that they lead to allowed addresses is
+    checked by the server whenever it uses them (its outbound_networks setting)."""
+    from idp.client_metadata import STANDARD_SCOPES, ClientError
+    from idp.clients import client_info, create_client
 
     meta = {
         "client_name": name,
@@ -481,14 +505,15 @@ def clients_create(
     if backchannel_logout_uri:
         meta["backchannel_logout_uri"] = backchannel_logout_uri
     if jwks_file:
-        try:
-            meta["jwks"] = json.loads(Path(jwks_file).read_text())
-        except ValueError:
-            raise CliError(f"{jwks_file} is not JSON") from None
+        meta["jwks"] = _json_file(jwks_file)
+    if jwks_uri:
+        meta["jwks_uri"] = jwks_uri
     allowed = list(scopes) or list(STANDARD_SCOPES)
     try:
         with _ready(runtime).db.write() as session:
-            row, secret, _ = create_client(session, runtime.settings, meta, allowed_scopes=allowed)
+            row, secret, _ = create_client(
+                session, runtime.settings, meta, allowed_scopes=allowed, require_pkce=require_pkce
+            )
             info = client_info(row, secret)
     except ClientError as exc:
         raise CliError(str(exc)) from None
@@ -496,6 +521,78 @@ def clients_create(
     if secret:
         text += f"\nclient_secret  {secret}  (shown once: store it now)"
     emit(info, as_json, text=text)
+
+
+def _json_file(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        raise CliError(f"{path} is not a JSON file") from None
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name", default=None, help="Shown to citizens on the consent page.")
+@_REDIRECT_URIS
+@_LOGOUT_URIS
+@_BACKCHANNEL_URI
+@_GRANT_TYPES
+@_SCOPES
+@_JWKS_FILE
+@_PKCE_OPTION
+@json_option
+@pass_runtime
+def clients_update(
+    runtime: Runtime,
+    client_id: str,
+    name,
+    redirect_uris,
+    logout_uris,
+    backchannel_logout_uri,
+    grant_types,
+    scopes,
+    jwks_file,
+    require_pkce: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a client: each option given replaces what the client had (all its redirect
+    URIs, all its grant types, ...); the rest stays."""
+    from sqlalchemy import select
+
+    from idp.client_metadata import ClientError, stored_fields
+    from idp.clients import client_info, clients_changed, set_pkce_policy, update_client
+    from idp.models import Client
+
+    changes = {
+        "client_name": name,
+        "redirect_uris": list(redirect_uris) or None,
+        "post_logout_redirect_uris": list(logout_uris) or None,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "grant_types": list(grant_types) or None,
+        "jwks": _json_file(jwks_file) if jwks_file else None,
+    }
+    try:
+        with _ready(runtime).db.write() as session:
+            row = session.scalar(select(Client).where(Client.client_id == client_id))
+            if row is None:
+                raise CliError(f"no client {client_id!r}")
+            meta = {**stored_fields(row.metadata_), **{k: v for k, v in changes.items() if v}}
+            meta.pop("scope", None)
+            update_client(
+                session,
+                runtime.settings,
+                row,
+                meta,
+                actor="cli",
+                allowed_scopes=list(scopes) or row.allowed_scopes.split(),
+            )
+            if require_pkce is not None:
+                set_pkce_policy(session, row, require_pkce, actor="cli")
+            info = {**client_info(row), "require_pkce": row.require_pkce}
+    except ClientError as exc:
+        raise CliError(str(exc)) from None
+    clients_changed(lambda: runtime.redis)
+    emit(info, as_json, text=f"updated {client_id}")
 
 
 @clients.command("list")
@@ -536,15 +633,38 @@ def clients_delete(runtime: Runtime, client_id: str) -> None:
 
 @clients.command("initial-token")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 365))
+@click.option(
+    "--uses",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="How many clients it may register.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope its clients may get; repeat  [default: the OIDC scopes]",
+)
 @json_option
 @pass_runtime
-def clients_initial_token(runtime: Runtime, days: int, as_json: bool) -> None:
+def clients_initial_token(
+    runtime: Runtime, days: int, uses: int, scopes: tuple[str, ...], as_json: bool
+) -> None:
     """Print an initial access token for RFC 7591 dynamic registration."""
+    from idp.client_metadata import STANDARD_SCOPES
     from idp.registration import create_initial_token
 
+    granted = list(scopes) or list(STANDARD_SCOPES)
     with _ready(runtime).db.write() as session:
-        token = create_initial_token(session, days)
-    emit({"initial_access_token": token, "expires_in_days": days}, as_json, text=token)
+        token = create_initial_token(session, days, uses, granted)
+    data = {
+        "initial_access_token": token,
+        "expires_in_days": days,
+        "uses": uses,
+        "scope": " ".join(granted),
+    }
+    emit(data, as_json, text=token)
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -1,150 +1,77 @@
-"""Relying parties: registration metadata checks, secrets, and the Authlib client view.
+"""Relying parties: their rows, secrets and policy, the documents their URLs lead to, and
+the Authlib client view.
 
 Client secrets are 256-bit random strings, so a keyed SHA-256 (HMAC under a key derived
 from the server secret) protects them at rest as well as a slow hash would, while keeping
 the token endpoint fast; a leaked table does not reveal them.
+
+What a client registers is its metadata (:mod:`idp.client_metadata`). What it may do is
+the operator's: the scopes it may ever get (``allowed_scopes``), and whether a
+confidential client must use PKCE (``require_pkce``: ``None`` follows the
+``require_pkce`` setting; public clients always must, RFC 9700 2.1.1). Neither is read
+from metadata, so no registration can switch either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import requests
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config import audit
+from config import audit, jsonbody
 from config.db import epoch
+from config.outbound import Answer, Documents, OutboundError
 from config.settings import Settings
 from config.stamps import ChangeStamp
+
+# The ACRs, the vocabularies and sector_of are imported from here by other modules.
+from idp.client_metadata import (  # noqa: F401
+    ACR_VALUES,
+    AUTH_METHODS,
+    FACE_ACR,
+    GRANT_TYPES,
+    ID_TOKEN_ALGS,
+    PASSWORD_ACR,
+    SECRET_METHODS,
+    STANDARD_SCOPES,
+    TOTP_ACR,
+    ClientError,
+    check_jwks,
+    normalise_metadata,
+    requested_scopes,
+    sector_of,
+    stored_fields,
+)
 from idp.models import Client
 
 if TYPE_CHECKING:
     from redis import Redis
 
-STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-ID_TOKEN_ALGS = ("RS256", "ES256")
-FACE_ACR = "urn:onetrip:acr:face"
-PASSWORD_ACR = "urn:onetrip:acr:pwd"
-TOTP_ACR = "urn:onetrip:acr:totp"  # password and an authenticator app's code (issue 17)
-ACR_VALUES = (PASSWORD_ACR, TOTP_ACR, FACE_ACR)
 #: A scope as RFC 6749 3.3 allows it, narrowed to what an operator would type.
 SCOPE_TOKEN = re.compile(r"^[A-Za-z0-9:._-]{1,64}$")
-
-
-class ClientError(ValueError):
-    """Invalid client metadata; ``error`` is the RFC 7591 error code."""
-
-    def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
-        super().__init__(description)
-        self.error = error
 
 
 def secret_digest(settings: Settings, secret: str) -> str:
     return hmac.new(settings.key_bytes("secret_key"), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
+def _is_public(meta: dict) -> bool:
+    return meta.get("token_endpoint_auth_method") == "none"
 
 
-def check_uri(uri: str, what: str) -> str:
-    """An absolute https URI without fragment; http only for loopback (RFC 8252 7.3)."""
-    if not isinstance(uri, str) or len(uri) > 2000:
-        raise ClientError(
-            f"{what} must be a string of at most 2000 characters",
-            "invalid_redirect_uri" if what == "redirect_uri" else "invalid_client_metadata",
-        )
-    parts = urlsplit(uri)
-    error = "invalid_redirect_uri" if what == "redirect_uri" else "invalid_client_metadata"
-    if parts.fragment or not parts.netloc:
-        raise ClientError(f"{what} must be absolute and have no fragment: {uri}", error)
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
-        raise ClientError(f"{what} must use https (http only on loopback): {uri}", error)
-    return uri
-
-
-def normalise_metadata(raw: dict) -> dict:
-    """Check RFC 7591 / OIDC Registration metadata and fill in the defaults."""
-    if not isinstance(raw, dict):
-        raise ClientError("client metadata must be a JSON object")
-    meta = dict(raw)
-    name = meta.get("client_name", "")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ClientError("client_name is required (at most 200 characters)")
-    grant_types = meta.setdefault("grant_types", ["authorization_code", "refresh_token"])
-    if not isinstance(grant_types, list) or not set(grant_types) <= set(GRANT_TYPES):
-        raise ClientError(f"grant_types must be a subset of {list(GRANT_TYPES)}")
-    response_types = meta.setdefault(
-        "response_types", ["code"] if "authorization_code" in grant_types else []
-    )
-    if response_types not in ([], ["code"]):
-        raise ClientError("only the 'code' response type is supported")
-    redirect_uris = meta.setdefault("redirect_uris", [])
-    if not isinstance(redirect_uris, list):
-        raise ClientError("redirect_uris must be a list", "invalid_redirect_uri")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise ClientError(
-            "redirect_uris are required for the authorization_code grant", "invalid_redirect_uri"
-        )
-    for uri in redirect_uris:
-        check_uri(uri, "redirect_uri")
-    for uri in meta.setdefault("post_logout_redirect_uris", []):
-        check_uri(uri, "post_logout_redirect_uri")
-    for key in ("backchannel_logout_uri", "jwks_uri", "sector_identifier_uri"):
-        if meta.get(key):
-            check_uri(meta[key], key)
-    method = meta.setdefault("token_endpoint_auth_method", "client_secret_basic")
-    if method not in AUTH_METHODS:
-        raise ClientError(f"token_endpoint_auth_method must be one of {list(AUTH_METHODS)}")
-    if method == "none" and "client_credentials" in grant_types:
-        raise ClientError("a public client cannot use the client_credentials grant")
-    if method == "private_key_jwt" and not (meta.get("jwks") or meta.get("jwks_uri")):
-        raise ClientError("private_key_jwt needs jwks or jwks_uri")
-    if meta.get("jwks") is not None and not (
-        isinstance(meta["jwks"], dict) and isinstance(meta["jwks"].get("keys"), list)
-    ):
-        raise ClientError("jwks must be a JSON Web Key Set")
-    subject_type = meta.setdefault("subject_type", "public")
-    if subject_type not in ("public", "pairwise"):
-        raise ClientError("subject_type must be public or pairwise")
-    alg = meta.setdefault("id_token_signed_response_alg", "RS256")
-    if alg not in ID_TOKEN_ALGS:
-        raise ClientError(f"id_token_signed_response_alg must be one of {list(ID_TOKEN_ALGS)}")
-    acrs = meta.setdefault("default_acr_values", [])
-    if not isinstance(acrs, list) or not set(acrs) <= set(ACR_VALUES):
-        raise ClientError(f"default_acr_values must be a subset of {list(ACR_VALUES)}")
-    meta.setdefault("backchannel_logout_session_required", bool(meta.get("backchannel_logout_uri")))
-    if subject_type == "pairwise":
-        sector_hosts = {urlsplit(u).hostname for u in redirect_uris}
-        if not meta.get("sector_identifier_uri") and len(sector_hosts) > 1:
-            raise ClientError(
-                "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri"
-            )
-    return meta
-
-
-def sector_of(meta: dict) -> str:
-    """The pairwise sector: the sector identifier's host, else the redirect URIs' host."""
-    source = meta.get("sector_identifier_uri") or (meta.get("redirect_uris") or [""])[0]
-    return urlsplit(source).hostname or ""
+def _check_pkce_policy(meta: dict, require_pkce: bool | None) -> None:
+    if require_pkce is False and _is_public(meta):
+        raise ClientError("PKCE is always required of public clients (RFC 9700)")
 
 
 def create_client(
@@ -155,19 +82,27 @@ def create_client(
     allowed_scopes: list[str] | None = None,
     actor: str = "cli",
     with_registration_token: bool = False,
+    require_pkce: bool | None = None,
 ) -> tuple[Client, str | None, str | None]:
-    """Register a client; returns it with its secret and registration token, shown once."""
+    """Register a client; returns it with its secret and registration token, shown once.
+
+    ``allowed_scopes`` (the operator's choice) bounds the scopes asked for in the
+    metadata; without it, the client may get what it asked for, or the OIDC scopes.
+    """
     meta = normalise_metadata(metadata)
-    requested = scope_to_list(meta.get("scope") or "") or list(STANDARD_SCOPES)
-    allowed = allowed_scopes if allowed_scopes is not None else requested
+    _check_pkce_policy(meta, require_pkce)
+    requested = requested_scopes(meta) or list(STANDARD_SCOPES)
+    allowed = (
+        [s for s in allowed_scopes if not meta.get("scope") or s in requested]
+        if allowed_scopes is not None
+        else requested
+    )
     if "openid" not in allowed and "authorization_code" in meta["grant_types"]:
         allowed = ["openid", *allowed]
     meta["scope"] = list_to_scope(allowed)
     client_id = secrets.token_urlsafe(18)
     secret = (
-        None
-        if meta["token_endpoint_auth_method"] in ("none", "private_key_jwt")
-        else secrets.token_urlsafe(32)
+        secrets.token_urlsafe(32) if meta["token_endpoint_auth_method"] in SECRET_METHODS else None
     )
     reg_token = secrets.token_urlsafe(32) if with_registration_token else None
     row = Client(
@@ -177,6 +112,7 @@ def create_client(
         secret_hash=secret_digest(settings, secret) if secret else None,
         registration_token_hash=secret_digest(settings, reg_token) if reg_token else None,
         secret_expires_at=0,
+        require_pkce=require_pkce,
     )
     session.add(row)
     session.flush()
@@ -187,6 +123,7 @@ def create_client(
         client_id=client_id,
         name=meta["client_name"],
         grant_types=meta["grant_types"],
+        require_pkce=require_pkce,
     )
     return row, secret, reg_token
 
@@ -200,20 +137,25 @@ def update_client(
     actor: str,
     allowed_scopes: list[str] | None = None,
 ) -> Client:
-    """Replace a client's metadata. A client (RFC 7592) may only narrow its scopes; an
-    operator passes ``allowed_scopes`` to set what the client may ever get."""
+    """Replace a client's metadata. The scopes it may get stay within those it had (a
+    client may only narrow them, RFC 7592), unless the operator gives ``allowed_scopes``."""
     meta = normalise_metadata(metadata)
+    _check_pkce_policy(meta, row.require_pkce)
     if allowed_scopes is not None:
         if not all(isinstance(s, str) and SCOPE_TOKEN.match(s) for s in allowed_scopes):
             raise ClientError("scopes are words of letters, digits and ':._-'")
         allowed = list(dict.fromkeys(allowed_scopes))
         if "openid" not in allowed and "authorization_code" in meta["grant_types"]:
             allowed = ["openid", *allowed]
-        row.allowed_scopes = list_to_scope(allowed)
     else:
-        requested = set(scope_to_list(meta.get("scope") or "") or row.allowed_scopes.split())
+        requested = set(requested_scopes(meta) or row.allowed_scopes.split())
         allowed = [s for s in row.allowed_scopes.split() if s in requested]
     meta["scope"] = list_to_scope(allowed)
+    if allowed_scopes is not None:
+        row.allowed_scopes = meta["scope"]
+    method_was = row.metadata_.get("token_endpoint_auth_method")
+    if (method_was in SECRET_METHODS) != (meta["token_endpoint_auth_method"] in SECRET_METHODS):
+        raise ClientError("token_endpoint_auth_method cannot change between secret and no secret")
     row.metadata_ = meta
     audit.record(
         session, "client.update", actor=actor, client_id=row.client_id, scope=meta["scope"]
@@ -232,6 +174,15 @@ def rotate_secret(session: Session, settings: Settings, row: Client, *, actor: s
     return secret
 
 
+def set_pkce_policy(session: Session, row: Client, require_pkce: bool, *, actor: str) -> None:
+    """The operator's choice of PKCE for one confidential client."""
+    _check_pkce_policy(row.metadata_, require_pkce)
+    row.require_pkce = require_pkce
+    audit.record(
+        session, "client.policy", actor=actor, client_id=row.client_id, require_pkce=require_pkce
+    )
+
+
 def delete_client(session: Session, client_id: str, *, actor: str) -> bool:
     row = session.scalar(select(Client).where(Client.client_id == client_id))
     if row is None:
@@ -244,11 +195,12 @@ def delete_client(session: Session, client_id: str, *, actor: str) -> bool:
 def client_info(
     row: Client, secret: str | None = None, reg_token: str | None = None, issuer: str = ""
 ) -> dict:
-    """The RFC 7591 client information response."""
+    """The RFC 7591 client information response: the metadata, then the server's fields
+    (which metadata can never override)."""
     info = {
+        **stored_fields(row.metadata_),
         "client_id": row.client_id,
         "client_id_issued_at": epoch(row.created_at) if row.created_at else None,
-        **row.metadata_,
     }
     if secret:
         info["client_secret"] = secret
@@ -267,15 +219,19 @@ class OAuthClient(ClientMixin):
     secret_hash: str | None
     metadata: dict
     allowed_scopes: frozenset[str]
+    require_pkce: bool
     settings: Settings = field(repr=False, compare=False)
 
     @classmethod
     def from_row(cls, row: Client, settings: Settings) -> OAuthClient:
+        meta = dict(row.metadata_)
+        policy = settings.require_pkce if row.require_pkce is None else row.require_pkce
         return cls(
             row.client_id,
             row.secret_hash,
-            dict(row.metadata_),
+            meta,
             frozenset(row.allowed_scopes.split()),
+            _is_public(meta) or policy,
             settings,
         )
 
@@ -284,8 +240,12 @@ class OAuthClient(ClientMixin):
         return self.metadata.get("client_name", self.client_id)
 
     @property
+    def auth_method(self) -> str:
+        return self.metadata.get("token_endpoint_auth_method", "client_secret_basic")
+
+    @property
     def is_public(self) -> bool:
-        return self.metadata.get("token_endpoint_auth_method") == "none"
+        return self.auth_method == "none"
 
     @property
     def id_token_signed_response_alg(self) -> str:
@@ -316,7 +276,12 @@ class OAuthClient(ClientMixin):
         return hmac.compare_digest(self.secret_hash, secret_digest(self.settings, client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == self.metadata.get("token_endpoint_auth_method")
+        """The registered method, or the other way of sending the same secret: Basic and
+        the form body are one family (as node-oidc-provider and Keycloak accept), and
+        openid-client sends the form by default. A secret never stands in for an
+        assertion, nor an assertion for a secret."""
+        registered = self.auth_method
+        return method == registered or (method in SECRET_METHODS and registered in SECRET_METHODS)
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type in (self.metadata.get("response_types") or [])
@@ -370,21 +335,116 @@ class ClientCache:
         return client
 
 
-_jwks_cache: dict[str, tuple[float, dict]] = {}
+# -- what clients' URLs lead to ------------------------------------------------------------
+
+_IMAGE_TYPES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
 
 
-def client_jwks(meta: dict) -> dict:
-    """A client's public keys: inline ``jwks``, or ``jwks_uri`` fetched and kept 5 minutes."""
-    if meta.get("jwks"):
-        return meta["jwks"]
-    uri = meta.get("jwks_uri")
+@dataclass(frozen=True)
+class Logo:
+    content_type: str
+    data: bytes
+
+
+def _json(answer: Answer) -> object:
+    if answer.content_type not in ("application/json", "application/jwk-set+json"):
+        raise ValueError(f"the answer is {answer.content_type or 'untyped'}, not JSON")
+    return jsonbody.loads(answer.body)
+
+
+def parse_jwks(answer: Answer) -> dict:
+    """A JWK Set of public keys (RFC 7517 5)."""
+    document = _json(answer)
+    if not isinstance(document, dict):
+        raise ValueError("a JWK Set is a JSON object")
+    return check_jwks(document)
+
+
+def parse_sector(answer: Answer) -> list[str]:
+    """A sector identifier document: a JSON array of redirect URIs (OIDC Registration 5)."""
+    document = _json(answer)
+    if not isinstance(document, list) or not all(isinstance(u, str) for u in document):
+        raise ValueError("a sector identifier document is a JSON array of URIs")
+    return document
+
+
+def parse_logo(answer: Answer) -> Logo:
+    """A PNG, JPEG, GIF or WebP image, known by its first bytes (never SVG, which is a
+    document that can run script)."""
+    data = answer.body
+    for magic, content_type in _IMAGE_TYPES.items():
+        if data.startswith(magic):
+            return Logo(content_type, data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return Logo("image/webp", data)
+    raise ValueError("a logo must be a PNG, JPEG, GIF or WebP image")
+
+
+def client_documents(settings: Settings, redis: Callable[[], Redis]) -> Documents:
+    """The cache of what clients' URLs lead to: JWK Sets, sector identifiers, logos."""
+    documents = Documents.from_settings(settings, redis)
+    documents.kind("jwks", "application/jwk-set+json, application/json", parse_jwks)
+    documents.kind("sector", "application/json", parse_sector)
+    documents.kind("logo", "image/png, image/jpeg, image/gif, image/webp", parse_logo)
+    return documents
+
+
+#: The metadata fields whose URLs OneTrip fetches or calls.
+_FETCHED = ("jwks_uri", "sector_identifier_uri", "logo_uri", "backchannel_logout_uri")
+
+
+def check_urls(meta: dict, documents: Documents) -> None:
+    """Refuse metadata whose URLs OneTrip could not or must not use (registration).
+
+    Every fetched or called URL must lead to an allowed address; the JWK Set is fetched
+    (and so cached for the token endpoint); the sector identifier document is fetched
+    and must list every redirect URI, so a client cannot borrow another's sector, and
+    with it the pairwise ``sub`` of every citizen there (OIDC Core 8.1).
+    """
+    for name in _FETCHED:
+        if uri := meta.get(name):
+            try:
+                documents.fetcher.check(uri)
+            except OutboundError as exc:
+                raise ClientError(f"{name}: {exc}") from None
+    if uri := meta.get("jwks_uri"):
+        try:
+            documents.fetch("jwks", uri)
+        except OutboundError as exc:
+            raise ClientError(f"jwks_uri: no JWK Set there ({exc})") from None
+    if uri := meta.get("sector_identifier_uri"):
+        try:
+            listed = documents.fetch("sector", uri)
+        except OutboundError as exc:
+            raise ClientError(f"sector_identifier_uri: no sector document there ({exc})") from None
+        missing = [u for u in meta.get("redirect_uris", []) if u not in listed]
+        if missing:
+            raise ClientError(
+                "sector_identifier_uri: the document there does not list every redirect URI"
+            )
+
+
+def client_keys(client: OAuthClient, documents: Documents, kid: str | None) -> KeySet:
+    """The client's public keys, holding ``kid`` if it can: from its registered ``jwks``,
+    else the cached JWK Set of its ``jwks_uri``, fetched once more (rate-limited, see
+    :meth:`~config.outbound.Documents.refetch`) when that lacks ``kid``: a client that
+    rotated its key is not locked out until the cache expires.
+
+    Raises :class:`~config.outbound.OutboundError` when the set cannot be had.
+    """
+    if inline := client.metadata.get("jwks"):
+        return KeySet.import_key_set(inline)
+    uri = client.metadata.get("jwks_uri")
     if not uri:
-        return {"keys": []}
-    hit = _jwks_cache.get(uri)
-    if hit and time.monotonic() - hit[0] < 300:
-        return hit[1]
-    response = requests.get(uri, timeout=3)
-    response.raise_for_status()
-    keys = response.json()
-    _jwks_cache[uri] = (time.monotonic(), keys)
+        raise OutboundError("no_keys", "the client registered no keys")
+    keys = KeySet.import_key_set(documents.get("jwks", uri))
+    if kid is not None and all(key.kid != kid for key in keys.keys):
+        fresher = documents.refetch("jwks", uri)
+        if fresher is not None:
+            keys = KeySet.import_key_set(fresher)
     return keys

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from config.settings import Settings
 from idp.claims import SCOPE_CLAIMS
-from idp.clients import ACR_VALUES, AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, STANDARD_SCOPES
+from idp.client_metadata import (
+    ACR_VALUES,
+    ASSERTION_ALGS,
+    AUTH_METHODS,
+    GRANT_TYPES,
+    ID_TOKEN_ALGS,
+    STANDARD_SCOPES,
+)
 
 
 def metadata(settings: Settings) -> dict:
@@ -43,7 +50,7 @@ def metadata(settings: Settings) -> dict:
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],

@@ -64,6 +64,9 @@ ZH = {
     "Add a photo of your face": "添加您的人脸照片",
     # -- issue 17: the operator's console, authenticator apps, password changes ----------
     "OneTrip console": "OneTrip 管理控制台",
+    "A token registers 1 to 1000 services.": "一个令牌可注册 1 到 1000 个服务。",
+    "Services it may register": "可注册的服务数",
+    "Uses left": "剩余次数",
     "Console": "控制台",
     "Overview": "概览",
     "Citizens": "公民账户",
@@ -392,6 +395,10 @@ ZH = {
     "This PDF is protected by a password; remove the password and try again.": "此 PDF 受密码保护；请去除密码后重试。",
     "This PDF is too large to check here.": "此 PDF 太大，无法在此核验。",
     "This file cannot be checked.": "无法核验此文件。",
+    # Issue 15: what the consent page says of a service.
+    "About this service": "关于该服务",
+    "Privacy policy": "隐私政策",
+    "Terms of service": "服务条款",
 }
 
 

@@ -3,6 +3,9 @@
 Ending an SSO session sends a logout token to every client of that session that
 registered a ``backchannel_logout_uri`` (in parallel, each bounded by a timeout), and
 revokes the session's grants except those the citizen granted ``offline_access``.
+Logout tokens go through :mod:`config.outbound` like every request to a client-supplied
+URL: to allowed addresses only, no redirect followed, the whole exchange within
+``backchannel_logout_timeout``.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import requests
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from sqlalchemy import select
 
 from config import audit
+from config.outbound import Fetcher, OutboundError
 from idp.models import Grant, User
 from idp.provider import Provider
 from idp.sso import SsoSession
@@ -95,13 +98,19 @@ def logout_token(provider: Provider, client, user: User | None, sid: str) -> str
     return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": "logout+jwt"}, claims, key.jwk)
 
 
-def _post(uri: str, token: str, timeout: float) -> int | str:
+def _post(fetcher: Fetcher, uri: str, token: str, timeout: float) -> int | str:
+    """The service's answer: its status, or why none came (``address``, ``timeout``, ...)."""
     try:
-        return requests.post(
-            uri, data={"logout_token": token}, timeout=timeout, allow_redirects=False
-        ).status_code
-    except requests.RequestException as exc:
-        return type(exc).__name__
+        return fetcher.request(
+            "POST",
+            uri,
+            body=urlencode({"logout_token": token}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            max_bytes=4096,
+            timeout=timeout,
+        ).status
+    except OutboundError as exc:
+        return exc.reason
 
 
 def end_session(
@@ -135,7 +144,11 @@ def end_session(
         if uri:
             token = logout_token(provider, client, user, sid)
             jobs[client_id] = _pool.submit(
-                _post, uri, token, provider.settings.backchannel_logout_timeout
+                _post,
+                provider.documents.fetcher,
+                uri,
+                token,
+                provider.settings.backchannel_logout_timeout,
             )
     wait(jobs.values(), timeout=provider.settings.backchannel_logout_timeout + 1)
     results = {cid: (f.result() if f.done() else "timeout") for cid, f in jobs.items()}

@@ -56,6 +56,8 @@ class Client(Base):
     allowed_scopes: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     secret_expires_at: Mapped[int] = mapped_column(Integer, default=0)
+    #: The operator's PKCE policy for this client; None follows the require_pkce setting.
+    require_pkce: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Consent(Base):
@@ -123,7 +125,8 @@ class SigningKey(Base):
 
 
 class InitialAccessToken(Base):
-    """RFC 7591 initial access tokens the operator hands to integrators."""
+    """RFC 7591 initial access tokens the operator hands to integrators: each registers
+    ``uses_left`` more clients, which may get no scopes beyond ``scopes``."""
 
     __tablename__ = "initial_access_tokens"
 
@@ -131,6 +134,8 @@ class InitialAccessToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    uses_left: Mapped[int] = mapped_column(Integer, default=1)
+    scopes: Mapped[str] = mapped_column(Text)
 
 
 # -- issue 17: operators and second factors ------------------------------------------------

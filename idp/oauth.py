@@ -16,25 +16,35 @@ from dataclasses import asdict, dataclass
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7523.client import ASSERTION_TYPE
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core.grants import OpenIDCode
 from flask import request as flask_request
-from joserfc.jwk import KeySet
+from joserfc import jwt
+from joserfc.errors import JoseError
 
 from config import audit
 from config.db import epoch, utcnow
+from config.outbound import OutboundError
 from idp.claims import userinfo_claims
-from idp.clients import client_jwks
+from idp.client_metadata import ASSERTION_ALGS
+from idp.client_metadata import AUTH_METHODS as _METHODS
+from idp.clients import client_keys
 from idp.models import User
 from idp.provider import Provider
 from idp.token_endpoints import TokenRequest
 from idp.tokens import TokenRejected, digest
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AUTH_METHODS = list(_METHODS)
 _NO_STORE = [
     ("Content-Type", "application/json"),
     ("Cache-Control", "no-store"),
@@ -101,16 +111,17 @@ class AuthorizationCode(EndUser):
 
 
 class S256Challenge(CodeChallenge):
-    """PKCE with S256 only, required of every client unless an operator exempted it."""
+    """PKCE with S256 only: required of public clients always (RFC 9700 2.1.1), and of
+    confidential ones as the operator decided (:attr:`idp.clients.OAuthClient.require_pkce`),
+    never as the client's metadata says. A confidential client exempted may still send it,
+    and then it is checked."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
 
     def validate_code_challenge(self, grant, redirect_uri):
         data = grant.request.payload.data
-        client = grant.request.client
-        required = client.is_public or client.metadata.get("require_pkce", True)
-        if required and not data.get("code_challenge"):
+        if grant.request.client.require_pkce and not data.get("code_challenge"):
             raise InvalidRequestError(
                 "PKCE is required: send code_challenge with code_challenge_method=S256.",
                 redirect_uri=redirect_uri,
@@ -357,13 +368,68 @@ class CredentialsGrant(grants.ClientCredentialsGrant):
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` client authentication (RFC 7523, OIDC Core 9)."""
+    """``private_key_jwt`` client authentication (RFC 7523, OIDC Core 9).
+
+    Nothing an assertion says is acted on before its signature is checked, except what
+    finding the key takes, in this order:
+
+    1. the client it names (``sub``) must be a ``private_key_jwt`` client: an assertion
+       naming a secret-based client is refused at once, its keys never looked up;
+    2. its keys come from its registration or the cache of its ``jwks_uri``
+       (:func:`idp.clients.client_keys`): a slow or failing ``jwks_uri`` costs a token
+       request at most the outbound deadline, and the ``kid`` an assertion names can make
+       OneTrip refetch at most once per retry interval per client;
+    3. the signature, with the algorithm the client registered, else those discovery lists;
+    4. the claims, the ``jti`` replay check last, so forged assertions fill no replay cache.
+
+    Authlib's ``__call__`` does steps 1 to 3 in another order (keys before the method), so
+    it is written here.
+    """
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(validate_jti=True)
         self.provider = provider
+
+    def __call__(self, query_client, request):
+        try:
+            return self._authenticate(query_client, request)
+        except InvalidClientError as exc:
+            exc.status_code = 401  # as for a wrong secret: whatever failed, the client did
+            raise
+
+    def _authenticate(self, query_client, request):
+        data = request.form
+        assertion = data.get("client_assertion")
+        if data.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+            return None
+        headers, claims = self.extract_assertion(assertion)
+        client_id = claims.get("sub")
+        if not isinstance(client_id, str) or not client_id:
+            raise InvalidClientError(description="The assertion names no client ('sub').")
+        client = query_client(client_id)
+        if client is None:
+            raise InvalidClientError(description="The client does not exist on this server.")
+        if client.auth_method != self.CLIENT_AUTH_METHOD:
+            raise InvalidClientError(
+                description="This client is not registered for private_key_jwt."
+            )
+        kid = headers.get("kid")
+        registered = client.metadata.get("token_endpoint_auth_signing_alg")
+        algs = [registered] if registered else list(ASSERTION_ALGS)
+        if not isinstance(kid, str | None) or headers.get("alg") not in algs:
+            raise InvalidClientError(description="The assertion's header is not acceptable.")
+        try:
+            keys = client_keys(client, self.provider.documents, kid)
+            token = jwt.decode(assertion, keys, algorithms=algs)
+        except OutboundError:
+            raise InvalidClientError(description="The client's keys cannot be had now.") from None
+        except (JoseError, ValueError):
+            raise InvalidClientError(description="The assertion is not valid.") from None
+        request.client = client
+        self.verify_claims(token.claims)
+        return client
 
     def get_audiences(self) -> list[str]:
         issuer = self.provider.settings.issuer
@@ -373,9 +439,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         key = f"jti:{claims['iss']}:{hashlib.sha256(str(jti).encode()).hexdigest()}"
         ttl = max(int(claims.get("exp", 0) - time.time()) + 120, 120)
         return bool(self.provider.runtime.redis.set(key, 1, nx=True, ex=ttl))
-
-    def resolve_client_public_key(self, client):
-        return KeySet.import_key_set(client_jwks(client.metadata))
 
 
 def _token_type(hint: str | None, token: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import cached_property
 
 from config.db import RowReader
+from config.outbound import Documents
 from config.runtime import Runtime
 from config.throttle import Throttle
-from idp.clients import ClientCache
+from idp.clients import ClientCache, client_documents
 from idp.keys import KeyRing
 from idp.passwords import Passwords
 from idp.sso import SsoStore
@@ -35,6 +36,11 @@ class Provider:
     @cached_property
     def clients(self) -> ClientCache:
         return ClientCache(self.db, self.settings, lambda: self.runtime.redis)
+
+    @cached_property
+    def documents(self) -> Documents:
+        """What clients' URLs lead to (JWK Sets, sector identifiers, logos), cached."""
+        return client_documents(self.settings, lambda: self.runtime.redis)
 
     @cached_property
     def passwords(self) -> Passwords:

@@ -3,6 +3,7 @@ introspection, revocation, registration, logout and the citizen's account page."
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlencode
 
@@ -23,10 +24,11 @@ from sqlalchemy import select
 
 from config import audit, metrics
 from config.audit import AuditEvent
+from config.outbound import OutboundError, is_uri_text
 from config.runtime import Runtime
 from idp import face_step, login_steps, registration
 from idp import logout as logout_service
-from idp.clients import FACE_ACR, PASSWORD_ACR, TOTP_ACR
+from idp.client_metadata import FACE_ACR, PASSWORD_ACR, TOTP_ACR, localized
 from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
 from idp.discovery import metadata
 from idp.errors import ApiError
@@ -53,6 +55,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
     provider: Provider = require_token.provider
     server = OneTripServer(provider)
     settings = runtime.settings
+    documents = provider.documents  # built now, so a bad outbound_networks stops the start
     bp = Blueprint(
         "idp",
         __name__,
@@ -101,6 +104,35 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             status=400,
         )
 
+    def malformed_authorization(params) -> Response | None:
+        """The answer to what Authlib cannot take: a ``redirect_uri`` that is no URI text
+        (Authlib would quote it in an ``error_description`` that RFC 6749 keeps to
+        printable ASCII, and fail), or a ``response_type`` other than ``code``."""
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is not None and not is_uri_text(redirect_uri):
+            return oauth_error_response(
+                OAuth2Error(
+                    "redirect_uri is not registered for this client", error="invalid_request"
+                )
+            )
+        response_type = params.get("response_type")
+        if response_type == "code":
+            return None
+        error, description = (
+            ("unsupported_response_type", "Only response_type=code is supported.")
+            if response_type
+            else ("invalid_request", "response_type is required.")
+        )
+        client = provider.clients.get(params.get("client_id"))
+        target = None
+        if client is not None and redirect_uri:
+            target = redirect_uri if client.check_redirect_uri(redirect_uri) else None
+        elif client is not None:
+            target = client.get_default_redirect_uri()
+        if target:
+            return error_redirect(target, error, description, params.get("state"))
+        return oauth_error_response(OAuth2Error(description, error=error))
+
     def required_acr(client, params) -> str:
         wanted = (params.get("acr_values") or "").split() or client.metadata.get(
             "default_acr_values", []
@@ -146,6 +178,8 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return oauth_error_response(
                 OAuth2Error("request objects are not supported", error="request_not_supported")
             )
+        if refused := malformed_authorization(params):
+            return refused
         try:
             grant = server.get_consent_grant(end_user=None)
         except OAuth2Error as exc:
@@ -170,11 +204,13 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 sso = None
         need_login = sso is None or "login" in prompts
         max_age = params.get("max_age")
+        if max_age is not None and not _SECONDS.fullmatch(max_age):
+            return error_redirect(
+                redirect_uri, "invalid_request", "max_age must be a number of seconds", state
+            )
+        if max_age is None:  # OIDC Registration 2: the client's default_max_age
+            max_age = client.metadata.get("default_max_age")
         if sso is not None and max_age is not None:
-            if not max_age.isdigit():
-                return error_redirect(
-                    redirect_uri, "invalid_request", "max_age must be a number of seconds", state
-                )
             need_login = need_login or time.time() - sso.auth_time > int(max_age)
         hint = params.get("login_hint")
         if sso is not None and hint and hint.lower() != sso.username:
@@ -209,12 +245,47 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return render_template(
                 "consent.html",
                 client=client,
+                service=service_shown(client),
                 scopes=scopes,
                 labels=SCOPE_LABELS,
                 user=user,
                 query=urlencode(params.to_dict()),
             )
         return issue_code(grant, sso, scopes)
+
+    def service_shown(client) -> dict:
+        """What the consent page says of a service: its name in the page's language, its
+        logo (served from here), and its https policy and terms links (OIDC Registration
+        2 asks that they be shown; rows stored before the schema are checked again)."""
+        locale = current_locale()
+        meta = client.metadata
+        links = {}
+        for field in ("policy_uri", "tos_uri", "client_uri"):
+            uri = localized(meta, field, locale)
+            if uri and uri.startswith("https://") and is_uri_text(uri):
+                links[field] = uri
+        return {
+            "name": localized(meta, "client_name", locale) or client.client_name,
+            "logo": meta.get("logo_uri") is not None,
+            **links,
+        }
+
+    @bp.get("/oauth/clients/<client_id>/logo")
+    def client_logo(client_id: str):
+        """A client's logo, fetched through config.outbound and served from this origin
+        (the pages' CSP allows no other), as an image that can run nothing."""
+        client = provider.clients.get(client_id)
+        uri = client.metadata.get("logo_uri") if client else None
+        try:
+            logo = documents.get("logo", uri) if uri else None
+        except OutboundError:
+            logo = None
+        if logo is None:
+            raise ApiError("not_found", "This service has no logo.", 404)
+        response = Response(logo.data, mimetype=logo.content_type)
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = f"public, max-age={settings.outbound_cache_ttl}"
+        return response
 
     def missing_scopes_for(user_id: int, client_id: str, scopes: list[str]) -> list[str]:
         with provider.db.read() as s:
@@ -240,6 +311,8 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         sso = current_sso()
         if sso is None:
             return redirect(url_for("idp.login", **request.args.to_dict()))
+        if refused := malformed_authorization(request.args):
+            return refused
         try:
             grant = server.get_consent_grant(end_user=None)
         except OAuth2Error as exc:
@@ -464,6 +537,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         return redirect(url_for("idp.account"))
 
     return bp
+
+
+_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 def _without(params, name: str, value: str) -> dict:

@@ -209,7 +209,9 @@ def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
 def node_env(data_dir: Path, port: int, redis_url: str | None, database_url: str | None) -> dict:
     """The environment of an ``onetrip serve`` on ``port`` (and of the CLI beside it):
     none of the caller's OneTrip settings, its own data directory, keys that sign at once,
-    and the given Redis and database (the embedded defaults where ``None``)."""
+    client-supplied URLs that may lead to loopback only (a test server never reaches out
+    of this machine), and the given Redis and database (the embedded defaults where
+    ``None``)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -220,6 +222,7 @@ def node_env(data_dir: Path, port: int, redis_url: str | None, database_url: str
         ONETRIP_ISSUER=f"http://127.0.0.1:{port}",
         ONETRIP_PORT=str(port),
         ONETRIP_KEY_PUBLISH_DELAY="0",
+        ONETRIP_OUTBOUND_NETWORKS="127.0.0.0/8,::1/128",
     )
     if redis_url:
         env["REDIS_URL"] = redis_url

@@ -22,6 +22,7 @@ from idp.clients import (
     create_client,
     delete_client,
     rotate_secret,
+    set_pkce_policy,
     update_client,
 )
 from idp.console.gate import console_blueprint, provider, refusal, requires, who
@@ -54,7 +55,6 @@ def _metadata_from_form(base: dict | None = None) -> tuple[dict, list[str]]:
         token_endpoint_auth_method=form.get("auth_method", "client_secret_basic"),
         subject_type=form.get("subject_type", "public"),
         id_token_signed_response_alg=form.get("id_token_alg", "RS256"),
-        require_pkce=form.get("require_pkce") == "on",
     )
     meta.pop("response_types", None)  # follows the grant types (normalise_metadata)
     backchannel = form.get("backchannel_logout_uri", "").strip()
@@ -67,11 +67,25 @@ def _metadata_from_form(base: dict | None = None) -> tuple[dict, list[str]]:
     return meta, scopes[:50]
 
 
-def _form_page(row: Client | None, meta: dict, scopes: list[str], error: str | None):
+def _pkce_choice() -> bool:
+    """The form's PKCE box: the operator's policy for a confidential client."""
+    return request.form.get("require_pkce") == "on"
+
+
+def _form_page(
+    row: Client | None, meta: dict, scopes: list[str], error: str | None, pkce: bool | None = None
+):
+    if pkce is None:
+        pkce = (
+            provider().settings.require_pkce
+            if row is None or row.require_pkce is None
+            else (row.require_pkce)
+        )
     page = render_template(
         "console/service_form.html",
         row=row,
         meta=meta,
+        pkce=pkce,
         scopes=scopes,
         error=error,
         grant_types=GRANT_TYPES,
@@ -102,18 +116,23 @@ def index():
 @requires("services.write")
 def new():
     if request.method == "GET":
-        defaults = {"grant_types": ["authorization_code", "refresh_token"], "require_pkce": True}
+        defaults = {"grant_types": ["authorization_code", "refresh_token"]}
         return _form_page(None, defaults, list(STANDARD_SCOPES), None)
     meta, scopes = _metadata_from_form()
     p = provider()
     try:
         with p.db.write() as session:
             row, secret, _ = create_client(
-                session, p.settings, meta, allowed_scopes=scopes, actor=who()["actor"]
+                session,
+                p.settings,
+                meta,
+                allowed_scopes=scopes,
+                actor=who()["actor"],
+                require_pkce=_pkce_choice(),
             )
             client_id = row.client_id
     except ClientError as exc:
-        return _form_page(None, meta, scopes, refusal(exc))
+        return _form_page(None, meta, scopes, refusal(exc), _pkce_choice())
     return render_template("console/service_secret.html", client_id=client_id, secret=secret)
 
 
@@ -137,16 +156,14 @@ def _save(client_id: str):
     meta, scopes = _metadata_from_form(row.metadata_)
     try:
         with p.db.write() as session:
+            editing = _row(session, client_id)
             update_client(
-                session,
-                p.settings,
-                _row(session, client_id),
-                meta,
-                actor=who()["actor"],
-                allowed_scopes=scopes,
+                session, p.settings, editing, meta, actor=who()["actor"], allowed_scopes=scopes
             )
+            if editing.require_pkce is not _pkce_choice():
+                set_pkce_policy(session, editing, _pkce_choice(), actor=who()["actor"])
     except ClientError as exc:
-        return _form_page(row, meta, scopes, refusal(exc))
+        return _form_page(row, meta, scopes, refusal(exc), _pkce_choice())
     clients_changed(lambda: p.runtime.redis)
     flash(translate("The service is saved."))
     return redirect(url_for("console_services.edit", client_id=client_id))
@@ -196,18 +213,23 @@ def tokens():
 @bp.post("/tokens")
 @requires("services.write")
 def create_token():
-    raw = request.form.get("days", "7")
+    raw, raw_uses = request.form.get("days", "7"), request.form.get("uses", "1")
     days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 365 else None
+    uses = int(raw_uses) if raw_uses.isdigit() and 1 <= int(raw_uses) <= 1000 else None
     p = provider()
-    if days is None:
+    if days is None or uses is None:
         with p.db.read() as session:
             rows = initial_tokens(session)
-        error = translate("A token lives 1 to 365 days.")
+        error = translate(
+            "A token lives 1 to 365 days."
+            if days is None
+            else "A token registers 1 to 1000 services."
+        )
         return render_template(
             "console/initial_tokens.html", rows=rows, token=None, error=error, now=utcnow()
         ), 400
     with p.db.write() as session:
-        token = create_initial_token(session, days, **_actor())
+        token = create_initial_token(session, days, uses, **_actor())
     with p.db.read() as session:
         rows = initial_tokens(session)
     return render_template(
