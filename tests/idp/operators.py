@@ -106,3 +106,15 @@ def sign_in_playwright(page, server, operator: Operator, path: str = "/admin/") 
     page.fill("input[name=code]", operator.code())
     page.click("button[type=submit]")
     page.wait_for_url(f"**{path}*")
+
+
+def add_officer(server, code: str, username: str) -> None:
+    """Make ``username`` a member of department ``code``, as ``onetrip departments
+    add-member`` does: idp finds the account, signing records the membership."""
+    from idp.users import find_user
+    from signing import departments
+
+    provider = server_provider(server)
+    with provider.db.read() as session:
+        user = find_user(session, username)
+    departments.add_member(provider.runtime, code, user.id, user.username, actor="test")

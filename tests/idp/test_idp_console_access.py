@@ -19,7 +19,13 @@ import requests
 from config.audit import AuditEvent
 from idp.clients import FACE_ACR, PASSWORD_ACR
 from tests.idp.oidc_browser import Browser, create_client, create_user
-from tests.idp.operators import console_browser, csrf_of, make_operator, server_provider
+from tests.idp.operators import (
+    add_officer,
+    console_browser,
+    csrf_of,
+    make_operator,
+    server_provider,
+)
 
 ADMIN, HELP, AUDIT = "administrator", "helpdesk", "auditor"
 ALL = {ADMIN, HELP, AUDIT}
@@ -81,7 +87,7 @@ def targets(op):
     victim = create_user(op)
     client = create_client(op)
     dept = departments.create(provider.runtime, "ACCESS", "测试局", "Test Office", actor="test")
-    departments.add_member(provider.runtime, "ACCESS", victim, actor="test")
+    add_officer(op, "ACCESS", victim)
     with provider.db.write() as session:
         token = create_initial_token(session, 1, actor="test")
     from idp.tokens import digest

@@ -108,7 +108,7 @@ def test_an_edited_service_takes_effect_at_once(op):
     stored = server_provider(op).clients.get(client.client_id)
     assert stored.client_name == "New Name"
     assert stored.allowed_scopes == {"openid", "email", "sign"}
-    assert stored.metadata["require_pkce"] is False
+    assert stored.require_pkce is False  # the operator's policy, kept beside the metadata
     assert new_uri in stored.metadata["redirect_uris"]
     # The provider's own process sees the change: the new redirect URI is accepted.
     rp.session.redirect_uri = new_uri

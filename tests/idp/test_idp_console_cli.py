@@ -18,7 +18,7 @@ from tests.idp.oidc_browser import (
     create_user,
     log_in,
 )
-from tests.idp.operators import enrol_totp, server_provider
+from tests.idp.operators import add_officer, enrol_totp, server_provider
 
 
 def _json(result) -> dict:
@@ -105,7 +105,7 @@ def test_an_erased_account_leaves_no_personal_data_and_its_tokens_stop(op):
         blob = seal(provider.settings, f"face-template:{user_id}", encoding)
         session.add(FaceTemplate(user_id=user_id, model="dlib_resnet_v1", sealed=blob))
     departments.create(provider.runtime, "ERASE", "户籍科", actor="test")
-    departments.add_member(provider.runtime, "ERASE", username, actor="test")
+    add_officer(op, "ERASE", username)
 
     exported = _json(op.cli("users", "export", username, "--json"))
     assert exported["profile"]["email"] == "zhaolei@example.cn"

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.browser import DESKTOP, PHONE, assert_accessible, assert_fits, new_context, screenshot
 from tests.idp.oidc_browser import PASSWORD, Browser, create_client, create_user
-from tests.idp.operators import make_operator, server_provider, sign_in_playwright
+from tests.idp.operators import add_officer, make_operator, server_provider, sign_in_playwright
 
 NEW_PASSWORD = "a new passphrase of mine"
 
@@ -202,7 +202,7 @@ def _console_pages(op) -> list[tuple[str, str]]:
         dept = departments.get(runtime, "PAGES")
     except departments.DepartmentError:
         dept = departments.create(runtime, "PAGES", "民政局", "Civil Affairs", actor="test")
-        departments.add_member(runtime, "PAGES", citizen, actor="test")
+        add_officer(op, "PAGES", citizen)
     return [
         ("overview", "/admin/"),
         ("step-up", "/admin/step-up"),
