@@ -189,6 +189,15 @@ _REFUSALS = [
     ),
     (r"certificate (?P<serial>\w+) is already revoked", "The certificate is already revoked."),
     (r"no certificate with serial .*", "There is no such certificate."),
+    (r"the compromise time is not a date and time", "The compromise time is not a date and time."),
+    (
+        r"the compromise time cannot be in the future",
+        "The compromise time cannot be in the future.",
+    ),
+    (
+        r"the compromise time is before the certificate was issued",
+        "The compromise time is before the certificate was issued.",
+    ),
     (r"department (?P<code>\S+) already exists", "The department {code} exists already."),
     (r"a department code is .*", "A department code is 1 to 32 letters, digits, '-' or '_'."),
     (r"a department name is .*", "A department name has 1 to 255 characters."),

@@ -10,7 +10,7 @@ where the profile needs one), under the profile's own extensions.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.x509 import ocsp
@@ -81,6 +81,14 @@ def _ocsp_answer(certificate: x509.Certificate) -> dict:
         if answer.revocation_time_utc
         else None,
         "reason": answer.revocation_reason.value if answer.revocation_reason else None,
+        "compromised_at": next(
+            (
+                e.value.invalidity_date_utc.replace(tzinfo=None)
+                for e in answer.single_extensions
+                if isinstance(e.value, x509.InvalidityDate)
+            ),
+            None,
+        ),
     }
 
 
@@ -110,11 +118,24 @@ def show(serial: str):
 def revoke(serial: str):
     reason = request.form.get("reason", "unspecified")
     try:
-        _ca().revoke(serial, reason, **who())
+        compromised_at = _compromise_time(request.form.get("compromised_at", ""))
+        _ca().revoke(serial, reason, compromised_at=compromised_at, **who())
     except AuthorityError as exc:
         return _show(serial, refusal(exc), 400)
     flash(translate("The certificate is revoked; the CRL and OCSP say so now."))
     return redirect(url_for("console_pki.show", serial=serial))
+
+
+def _compromise_time(value: str) -> datetime | None:
+    """The form's optional compromise time (UTC, as a ``datetime-local`` input sends it),
+    which the CA records as the RFC 5280 invalidityDate."""
+    if not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip()[:32])
+    except ValueError:
+        raise AuthorityError("the compromise time is not a date and time") from None
+    return moment.replace(tzinfo=None)
 
 
 def _issue_page(error: str | None = None, form=None, status: int = 200):

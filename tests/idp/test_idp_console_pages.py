@@ -137,17 +137,29 @@ def test_an_operator_issues_and_revokes_a_certificate_and_ocsp_says_revoked(op, 
     desktop.wait_for_url("**/admin/pki/certificates/*")
     serial = desktop.locator("#serial").inner_text().strip()
     assert desktop.locator("#ocsp-status").inner_text() == "good"
-    desktop.select_option("#reason", "keyCompromise")
-    desktop.get_by_role("button", name="Revoke the certificate").click()
-    assert desktop.locator("#ocsp-status").inner_text() == "revoked"
-    screenshot(desktop, "console-certificate")
-
-    # Checked the way a relying party would: OpenSSL asks the responder over HTTP.
     from certs import listing
     from certs.authority import authority
 
     row, certificate = listing.get(authority(server_provider(op).runtime), serial)
     assert row.subject == "CN=kiosk-7"
+    desktop.select_option("#reason", "keyCompromise")
+    # A browser without the date widget sends whatever was typed.
+    desktop.evaluate("document.getElementById('compromised_at').type = 'text'")
+    desktop.fill("#compromised_at", "not a time")
+    desktop.get_by_role("button", name="Revoke the certificate").click()
+    assert "not a date and time" in desktop.get_by_role("alert").inner_text()
+    assert desktop.locator("#ocsp-status").inner_text() == "good"
+    compromised = row.not_before.strftime("%Y-%m-%dT%H:%M:%S")
+    desktop.evaluate(f"document.getElementById('compromised_at').value = '{compromised}'")
+    desktop.select_option("#reason", "keyCompromise")
+    desktop.get_by_role("button", name="Revoke the certificate").click()
+    assert desktop.locator("#ocsp-status").inner_text() == "revoked"
+    assert desktop.locator("#ocsp-compromised-at").inner_text() == (
+        f"{row.not_before:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    screenshot(desktop, "console-certificate")
+
+    # Checked the way a relying party would: OpenSSL asks the responder over HTTP.
     cert_pem = tmp_path / "cert.pem"
     cert_pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     issuer = tmp_path / "ca.pem"
@@ -178,6 +190,7 @@ def test_an_operator_issues_and_revokes_a_certificate_and_ocsp_says_revoked(op, 
     assert "Response verify OK" in out.stderr + out.stdout
     assert f"{cert_pem}: revoked" in out.stdout
     assert "Reason: keyCompromise" in out.stdout
+    assert "Invalidity Date" in out.stdout
     request = (
         ocsp.OCSPRequestBuilder()
         .add_certificate(
