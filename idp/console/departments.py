@@ -1,4 +1,4 @@
-"""Console pages for departments: create, members (add, remove), the seal certificate.
+"""Console pages for departments: create, members (add, remove), the seal and its renewal.
 
 Departments are :mod:`signing`'s; these views call :mod:`signing.departments` as the
 ``onetrip departments`` commands do, and read the seal's certificate through
@@ -97,4 +97,15 @@ def remove_member(code: str, username: str):
     except departments.DepartmentError as exc:
         return _show(code, refusal(exc), 400)
     flash(translate("{name} no longer signs for the department.", name=username))
+    return redirect(url_for("console_departments.show", code=code))
+
+
+@bp.post("/<code>/renew-seal")
+@requires("departments.write")
+def renew_seal(code: str):
+    try:
+        departments.renew_seal(provider().runtime, code, actor=who()["actor"])
+    except departments.DepartmentError as exc:
+        return _show(code, refusal(exc), 400)
+    flash(translate("The department's seal is renewed."))
     return redirect(url_for("console_departments.show", code=code))

@@ -57,6 +57,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "console_departments.show": ("GET", ALL),
     "console_departments.add_member": ("POST", {ADMIN}),
     "console_departments.remove_member": ("POST", {ADMIN}),
+    "console_departments.renew_seal": ("POST", {ADMIN}),
     "console_pki.index": ("GET", ALL),
     "console_pki.show": ("GET", ALL),
     "console_pki.revoke": ("POST", {ADMIN}),
@@ -130,6 +131,7 @@ def _url(op, endpoint: str, t: dict) -> str:
         "console_departments.remove_member": (
             f"/admin/departments/{t['code']}/members/{t['username']}/remove"
         ),
+        "console_departments.renew_seal": f"/admin/departments/{t['code']}/renew-seal",
         "console_pki.index": "/admin/pki/",
         "console_pki.show": f"/admin/pki/certificates/{t['serial']}",
         "console_pki.revoke": f"/admin/pki/certificates/{t['serial']}/revoke",

@@ -170,7 +170,14 @@ def test_departments_and_members_are_managed_in_the_console(op):
     assert removed.status_code == 302
     from signing import departments
 
-    assert departments.get(server_provider(op).runtime, "WEBDEPT")["members"] == []
+    runtime = server_provider(op).runtime
+    assert departments.get(runtime, "WEBDEPT")["members"] == []
+    before = departments.get(runtime, "WEBDEPT")["certificate_serial"]
+    renewed = _post(admin, page, "/admin/departments/WEBDEPT/renew-seal")
+    assert renewed.status_code == 302
+    after = departments.get(runtime, "WEBDEPT")["certificate_serial"]
+    assert after != before
+    assert after in admin.get(f"{op.url}/admin/departments/WEBDEPT").text
 
 
 def test_keys_are_rotated_from_the_console(op):
