@@ -33,7 +33,7 @@ from certs import names, profiles
 from certs.builders import sign_certificate, sign_crl
 from certs.custody import Custody, PublicKey
 from certs.models import AuthorityRole, Certificate, Crl
-from certs.statuses import Statuses
+from certs.statuses import Status, Statuses
 from config import audit
 from config.db import utcnow
 from config.memo import per_owner
@@ -91,26 +91,6 @@ class Issued:
 
     def chain_pem(self) -> list[str]:
         return [c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain]
-
-
-@dataclass(frozen=True)
-class Status:
-    """A certificate's revocation status as the OCSP responder reports it.
-
-    ``compromised_at`` is the RFC 5280 invalidityDate: when the key is known or suspected
-    to have been compromised, which may be before the revocation itself.
-    """
-
-    state: str  # good | revoked | unknown
-    revoked_at: datetime | None = None
-    reason: str | None = None
-    compromised_at: datetime | None = None
-
-    def encode(self) -> bytes:
-        if self.state != "revoked":
-            return self.state.encode()
-        moment = f"{self.compromised_at:%Y%m%d%H%M%S}" if self.compromised_at else ""
-        return f"revoked|{self.revoked_at:%Y%m%d%H%M%S}|{self.reason}|{moment}".encode()
 
 
 def serial_hex(value: int | str) -> str:

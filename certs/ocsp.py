@@ -29,8 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certs import der
-from certs.authority import Authority, Role, Status, serial_hex
+from certs.authority import Authority, Role, serial_hex
 from certs.builders import algorithm_identifier
+from certs.statuses import Status
 from config import metrics
 from config.db import utcnow
 from config.hourly import HourlyCounter

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from redis import exceptions as redis_errors
@@ -28,7 +30,26 @@ from config.stamps import ChangeStamp
 if TYPE_CHECKING:
     from redis import Redis
 
-    from certs.authority import Status
+
+@dataclass(frozen=True)
+class Status:
+    """A certificate's revocation status as the OCSP responder reports it.
+
+    ``compromised_at`` is the RFC 5280 invalidityDate: when the key is known or suspected
+    to have been compromised, which may be before the revocation itself.
+    """
+
+    state: str  # good | revoked | unknown
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    compromised_at: datetime | None = None
+
+    def encode(self) -> bytes:
+        if self.state != "revoked":
+            return self.state.encode()
+        moment = f"{self.compromised_at:%Y%m%d%H%M%S}" if self.compromised_at else ""
+        return f"revoked|{self.revoked_at:%Y%m%d%H%M%S}|{self.reason}|{moment}".encode()
+
 
 STAMP_KEY = "certs:revocation-stamp"
 RECHECK_SECONDS = 0.05

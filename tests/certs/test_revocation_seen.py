@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from certs.authority import Authority, Status
+from certs.authority import Authority
 from certs.ocsp import responder
-from certs.statuses import STAMP_KEY, Statuses
+from certs.statuses import STAMP_KEY, Status, Statuses
 from config.runtime import Runtime
 
 
