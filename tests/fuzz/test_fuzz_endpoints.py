@@ -250,7 +250,14 @@ def _send(http: requests.Session, url: str, request) -> requests.Response:
         kwargs["headers"] = {k: v for k, v in request.headers.items() if k != "Content-Type"}
     elif request.body is not None:
         kwargs["data"] = request.body
-    return http.request(request.method, url, timeout=(5, 20), **kwargs)
+    try:
+        return http.request(request.method, url, timeout=(5, 20), **kwargs)
+    except requests.ConnectionError:
+        # A kept-alive connection that the server closed while it sat idle (granian closes
+        # one after its header read timeout) fails before any answer; a client may send
+        # the request again on a new connection (RFC 9112 section 9.3.1). Once.
+        http.close()
+        return http.request(request.method, url, timeout=(5, 20), **kwargs)
 
 
 def _fuzz(target: Target, endpoint: Endpoint) -> list[str]:
