@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -87,17 +88,27 @@ def create(
     citizen_id: int | None = None,
     level: str = "B-LT",
     stamp: bool = False,
+    subject: str | None = None,
+    note: str | None = None,
+    deadline: datetime | None = None,
 ) -> dict:
     """Start a route: the PDF waits for the first department's approval.
 
     ``stamp`` holds for the whole route: the first (certifying) signature lays out
     every department's signature field, visible or not, for the others to fill.
     ``citizen_id`` names the citizen the document concerns, who may follow it.
+    ``subject`` (else the file name), ``note`` and ``deadline`` are what the departments'
+    inboxes show.
     """
     if not codes:
         raise RouteError("invalid_request", "a route needs at least one department")
     if len(set(codes)) != len(codes):
         raise RouteError("invalid_request", "a department appears twice in the route")
+    subject = (subject or "").strip() or None
+    if subject is not None and len(subject) > 200:
+        raise RouteError("invalid_request", "a subject has at most 200 characters")
+    if note is not None and len(note) > 2000:
+        raise RouteError("invalid_request", "a note has at most 2000 characters")
     open_pdf(data, runtime.settings.max_upload_bytes)
     document_id = new_document_id()
     with runtime.db.write() as session:
@@ -115,7 +126,11 @@ def create(
                 sha256=digest,
                 blob_sha256=digest,
                 created_by=caller.user_id,
+                created_by_name=caller.username,
                 citizen_id=citizen_id,
+                subject=subject,
+                note=(note or "").strip() or None,
+                deadline=deadline,
                 created_at=now,
                 updated_at=now,
             )
@@ -300,8 +315,12 @@ def _status(runtime: Runtime, document_id: str) -> dict:
             .where(RouteStep.document_id == document_id)
             .order_by(RouteStep.position)
         ).all()
-        current = session.get(Document, document_id).current_step
-    record["current_step"] = current
+        doc = session.get(Document, document_id)
+    record["current_step"] = doc.current_step
+    record["subject"] = doc.subject or doc.filename
+    record["note"] = doc.note
+    record["deadline"] = doc.deadline.isoformat() + "Z" if doc.deadline else None
+    record["sender"] = doc.created_by_name
     record["steps"] = [
         {
             "position": step.position,
