@@ -124,7 +124,9 @@ def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> clic
         if user_id is None:
             raise CliError(f"no user named {username}")
         try:
-            emit(depts.add_member(runtime, code, user_id, username, actor="cli", role=role), as_json)
+            emit(
+                depts.add_member(runtime, code, user_id, username, actor="cli", role=role), as_json
+            )
         except DepartmentError as exc:
             raise CliError(exc.message) from None
 

@@ -318,9 +318,7 @@ def memberships(runtime: Runtime, user_id: int | None) -> list[dict]:
             .where(Member.user_id == (user_id or -1))
             .order_by(Department.code)
         ).all()
-    return [
-        {"id": i, "code": c, "name": n, "name_en": e, "role": r} for i, c, n, e, r in rows
-    ]
+    return [{"id": i, "code": c, "name": n, "name_en": e, "role": r} for i, c, n, e, r in rows]
 
 
 def members(runtime: Runtime, code: str) -> list[dict]:

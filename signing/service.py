@@ -28,8 +28,8 @@ from signing import departments
 from signing.authority import ca_authority
 from signing.engine import DEFAULT_LEVEL, LEVELS, Engine, renew_archive
 from signing.models import Blob, Document, Signature
-from signing.placement import Placement
 from signing.pdfs import PARSE_ERRORS, PdfLimits, PdfRefused, open_pdf, sha256
+from signing.placement import Placement
 from signing.verify import Trust, etsi_report, verify_pdf
 
 _engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()

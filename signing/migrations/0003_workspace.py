@@ -21,9 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("signing_members") as table:
-        table.add_column(
-            sa.Column("role", sa.String(16), nullable=False, server_default="officer")
-        )
+        table.add_column(sa.Column("role", sa.String(16), nullable=False, server_default="officer"))
     with op.batch_alter_table("signing_documents") as table:
         table.add_column(sa.Column("created_by_name", sa.String(64)))
         table.add_column(sa.Column("subject", sa.String(200)))
