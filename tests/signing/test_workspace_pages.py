@@ -20,14 +20,19 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import select
 from workspace_support import (
     departments_of,
+    live_server,
     make_officer,
     officer_page,
-    server,  # noqa: F401 - the module's live server fixture
     start_route,
 )
 
 from signing.pdfs import make_pdf
 from tests.browser import DESKTOP, PHONE, assert_accessible, assert_fits, new_context, screenshot
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_url, pytestconfig):
+    yield from live_server(tmp_path_factory, redis_url, pytestconfig)
 
 
 @pytest.fixture
@@ -40,7 +45,7 @@ def desktop(chromium):
 def _download(page, locator) -> bytes:
     with page.expect_download() as info:
         page.locator(locator).first.click()
-    return open(info.value.path(), "rb").read()
+    return info.value.path().read_bytes()
 
 
 def test_three_departments_approve_a_route_in_turn_and_the_final_pdf_verifies(
@@ -167,7 +172,7 @@ def test_a_batch_is_signed_with_the_stamp_where_the_officer_clicked(server, desk
     for n in range(3):
         with page.expect_download() as info:
             links.nth(n).click()
-        signed = open(info.value.path(), "rb").read()
+        signed = info.value.path().read_bytes()
         assert pdfsig(signed, tmp_path).count("Signature Validation: Signature is Valid.") == 1
         # pyHanko: the stamp's field is centred where the click was, on a 595 x 842 page.
         sig = PdfFileReader(BytesIO(signed)).embedded_signatures[0]

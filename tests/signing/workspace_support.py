@@ -10,19 +10,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
-import pytest
-
 from signing.pdfs import make_pdf
 from tests.idp.conftest import live_provider
 from tests.idp.oidc_browser import PASSWORD, create_user
 from tests.idp.operators import server_provider
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, redis_url, pytestconfig) -> Iterator:
-    """One ``onetrip serve`` shared by a module's tests (each makes its own departments)."""
+def live_server(tmp_path_factory, redis_url, pytestconfig) -> Iterator:
+    """One ``onetrip serve`` for a module's ``server`` fixture (each test makes its own
+    departments), with the server's runtime as ``.runtime``."""
     with live_provider(tmp_path_factory, redis_url, pytestconfig) as live:
-        server_provider(live)  # the server's runtime, as live.runtime
+        server_provider(live)
         yield live
 
 
