@@ -1,0 +1,174 @@
+"""Who may see and do what in the officer's workspace: an officer of one department sees
+nothing of another's, acts only at the department's own step, and every form needs the
+session's CSRF token. Driven over HTTP like a browser (cookies, forms, redirects), on a
+live ``onetrip serve``; each refusal is checked to have changed nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from workspace_support import departments_of, live_server, make_officer, start_route
+
+from signing import departments, service
+from signing.models import Document, RouteStep
+from signing.pdfs import make_pdf
+from tests.idp.oidc_browser import Browser, create_user
+from tests.idp.operators import csrf_of
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, redis_url, pytestconfig):
+    yield from live_server(tmp_path_factory, redis_url, pytestconfig)
+
+
+def _browser(server, username: str) -> Browser:
+    browser = Browser(server)
+    browser.sign_in(username)
+    return browser
+
+
+def _post(browser: Browser, path: str, data: dict, *, csrf_from: str | None = None, **kw):
+    """POST a workspace form, with the CSRF token of page ``csrf_from`` (if named)."""
+    body = dict(data)
+    if csrf_from:
+        body["csrf_token"] = csrf_of(browser.get(f"{browser.server.url}{csrf_from}").text)
+    return browser.http.post(
+        f"{browser.server.url}{path}", data=body, allow_redirects=False, timeout=60, **kw
+    )
+
+
+def _route_state(server, document_id: str) -> tuple:
+    with server.runtime.db.read() as session:
+        doc = session.get(Document, document_id)
+        steps = session.scalars(
+            select(RouteStep.state)
+            .where(RouteStep.document_id == document_id)
+            .order_by(RouteStep.position)
+        ).all()
+        return doc.state, doc.current_step, doc.blob_sha256, tuple(steps)
+
+
+def test_an_officer_sees_nothing_of_another_departments_pages(server):
+    a, b = departments_of(server, 2)
+    mine = _browser(server, make_officer(server, a))
+    for path in (f"/workspace/{b}/", f"/workspace/{b}/history", f"/workspace/{b}/sign"):
+        answer = mine.get(f"{server.url}{path}")
+        assert answer.status_code == 404, path
+    assert mine.get(f"{server.url}/workspace/{a}/").status_code == 200
+    files = {"files": ("x.pdf", make_pdf(1), "application/pdf")}
+    answer = _post(mine, f"/workspace/{b}/sign", {}, csrf_from=f"/workspace/{a}/sign", files=files)
+    assert answer.status_code == 404
+
+
+def test_a_route_without_my_department_does_not_exist_for_me(server):
+    a, b, c = departments_of(server, 3)
+    mine = _browser(server, make_officer(server, a))
+    theirs = make_officer(server, b)
+    document_id = start_route(server, theirs, [b, c], subject="Adoption file of Wang Xiu")
+    before = _route_state(server, document_id)
+    base = f"/workspace/routes/{document_id}"
+    for path in (base, f"{base}/pages/0.png", f"{base}/document.pdf", f"{base}/report.xml"):
+        answer = mine.get(f"{server.url}{path}")
+        assert answer.status_code == 404, path
+        assert "Wang Xiu" not in answer.text
+    for action in ("approve", "reject"):
+        answer = _post(
+            mine, f"{base}/{action}", {"reason": "mine now"}, csrf_from=f"/workspace/{a}/sign"
+        )
+        assert answer.status_code == 404, action
+        assert "Wang Xiu" not in answer.text
+    assert _route_state(server, document_id) == before
+    # Its own officers see it in their inbox; mine does not.
+    assert "Wang Xiu" in _browser(server, theirs).get(f"{server.url}/workspace/{b}/").text
+    assert "Wang Xiu" not in mine.get(f"{server.url}/workspace/{a}/").text
+
+
+def test_an_officer_acts_only_at_the_departments_own_step(server):
+    a, b = departments_of(server, 2)
+    first = make_officer(server, a)
+    document_id = start_route(server, first, [a, b], subject="Land use permit")
+    mine = _browser(server, first)
+    base = f"/workspace/routes/{document_id}"
+    answer = _post(mine, f"{base}/approve", {}, csrf_from=base)
+    assert answer.status_code == 302
+    before = _route_state(server, document_id)
+    assert before[1] == 1  # now the second department's turn
+
+    page = mine.get(f"{server.url}{base}")
+    assert page.status_code == 200 and "Approve and seal" not in page.text
+    for action in ("approve", "reject"):
+        answer = _post(
+            mine, f"{base}/{action}", {"reason": "again"}, csrf_from=f"/workspace/{a}/sign"
+        )
+        assert answer.status_code == 403, action
+        assert "You are not a member of this department." in answer.text
+    assert _route_state(server, document_id) == before
+
+
+def test_every_workspace_form_needs_the_sessions_csrf_token(server):
+    a, b = departments_of(server, 2)
+    officer = make_officer(server, a)
+    document_id = start_route(server, officer, [a, b], subject="Pension claim")
+    before = _route_state(server, document_id)
+    mine = _browser(server, officer)
+    mine.get(f"{server.url}/workspace/{a}/")  # the session has a token; the forms omit it
+    base = f"/workspace/routes/{document_id}"
+    pdf = {"files": ("x.pdf", make_pdf(1), "application/pdf")}
+    route_pdf = {"file": ("x.pdf", make_pdf(1), "application/pdf")}
+    for path, data, files in (
+        (f"{base}/approve", {}, None),
+        (f"{base}/reject", {"reason": "no"}, None),
+        (f"/workspace/{a}/sign", {}, pdf),
+        ("/workspace/routes/new", {"step1": a}, route_pdf),
+    ):
+        answer = _post(mine, path, {**data, "csrf_token": "forged"}, files=files)
+        assert answer.status_code == 400, path
+    assert _route_state(server, document_id) == before
+    with server.runtime.db.read() as session:
+        made = session.scalars(select(Document.id).where(Document.created_by_name == officer))
+        assert made.all() == [document_id]
+
+
+def test_a_batch_is_its_officers_alone(server):
+    (a,) = departments_of(server, 1)
+    owner, colleague = make_officer(server, a), make_officer(server, a)
+    mine = _browser(server, owner)
+    files = {"files": ("leave.pdf", make_pdf(1), "application/pdf")}
+    answer = _post(mine, f"/workspace/{a}/sign", {}, csrf_from=f"/workspace/{a}/sign", files=files)
+    assert answer.status_code == 302
+    batch_path = answer.headers["Location"].removeprefix(server.url)
+    assert mine.get(f"{server.url}{batch_path}").status_code == 200
+    other = _browser(server, colleague)
+    assert other.get(f"{server.url}{batch_path}").status_code == 404
+    assert other.get(f"{server.url}{batch_path}/0.pdf").status_code == 404
+
+
+def test_history_lists_only_the_departments_own_signatures(server):
+    a, b = departments_of(server, 2)
+    theirs = make_officer(server, b)
+    _signed, document_id = service.sign(
+        server.runtime, make_pdf(1), b, level="B-B", filename="tax-return.pdf", actor=theirs
+    )
+    mine = _browser(server, make_officer(server, a))
+    page = mine.get(f"{server.url}/workspace/{a}/history?q={document_id}")
+    assert page.status_code == 200 and "tax-return" not in page.text
+    assert "0 entries" in page.text
+    page = _browser(server, theirs).get(f"{server.url}/workspace/{b}/history?q={document_id}")
+    assert "tax-return" in page.text and f"/verify/{document_id}" in page.text
+
+
+def test_an_account_without_a_membership_gets_no_workspace_and_a_removed_officer_loses_it(
+    server,
+):
+    citizen = _browser(server, create_user(server))
+    answer = citizen.get(f"{server.url}/workspace/")
+    assert answer.status_code == 403
+    assert "not an officer of any department" in answer.text
+
+    (a,) = departments_of(server, 1)
+    officer = make_officer(server, a)
+    mine = _browser(server, officer)
+    assert mine.get(f"{server.url}/workspace/{a}/").status_code == 200
+    departments.remove_member(server.runtime, a, officer, actor="test")
+    assert mine.get(f"{server.url}/workspace/{a}/").status_code == 403
