@@ -12,9 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, url_for
 
 from config.runtime import Runtime
+from signing.departments import DepartmentError
 from signing.workspace import batch, history, inbox, start
-from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer
-from signing.workspace.texts import translate
+from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer, refused
+from signing.workspace.texts import refusal, translate
 
 __all__ = ["Account", "Host", "create_blueprint"]
 
@@ -37,6 +38,10 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
 
     bp.before_request(lambda: guard(ws))
     bp.after_request(headers)
+
+    @bp.errorhandler(DepartmentError)
+    def _refused(exc: DepartmentError):
+        return refused(refusal(exc), exc.status)
 
     @bp.context_processor
     def _texts():

@@ -2,9 +2,11 @@
 approve or reject, and the route's history, final PDF and verification report.
 
 A route's page is shown to whoever :mod:`signing.routes` lets read it (its creator and
-the members of its departments); approving and rejecting are :func:`signing.routes.approve`
-and :func:`signing.routes.reject`, which check that it is the officer's department's turn,
-that the officer is a member, and that the document's earlier signatures are intact.
+the members of its departments); to anyone else there is no such route (404, from the
+blueprint's handler of :class:`signing.departments.DepartmentError`). Approving and
+rejecting are :func:`signing.routes.approve` and :func:`signing.routes.reject`, which
+check that it is the officer's department's turn, that the officer is a member, and that
+the document's earlier signatures are intact.
 """
 
 from __future__ import annotations
@@ -39,11 +41,8 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
 
     def _route_page(document_id: str, error: str | None = None, status: int = 200):
         caller = officer().caller()
-        try:
-            record = routes.status(runtime, document_id, caller)
-            data = routes.document_bytes(runtime, document_id, caller)
-        except DepartmentError as exc:
-            return refused(refusal(exc), exc.status)
+        record = routes.status(runtime, document_id, caller)
+        data = routes.document_bytes(runtime, document_id, caller)
         pages = int(open_pdf(data, len(data) + 1).root["/Pages"]["/Count"])
         current = record["current_step"]
         turn = None
@@ -66,11 +65,9 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
 
     @bp.get("/routes/<document_id>/pages/<int:number>.png")
     def route_page_image(document_id: str, number: int):
+        data = routes.document_bytes(runtime, document_id, officer().caller())
         try:
-            data = routes.document_bytes(runtime, document_id, officer().caller())
             png, _height = preview.render(data, number)
-        except DepartmentError:
-            abort(404)
         except PdfRefused:
             abort(404)
         return Response(png, mimetype="image/png")
@@ -78,19 +75,13 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
     @bp.get("/routes/<document_id>/document.pdf")
     def route_document(document_id: str):
         caller = officer().caller()
-        try:
-            data = routes.document_bytes(runtime, document_id, caller)
-            record = routes.status(runtime, document_id, caller)
-        except DepartmentError as exc:
-            return refused(refusal(exc), exc.status)
+        data = routes.document_bytes(runtime, document_id, caller)
+        record = routes.status(runtime, document_id, caller)
         return pdf_download(data, record.get("filename"))
 
     @bp.get("/routes/<document_id>/report.xml")
     def route_report(document_id: str):
-        try:
-            data = routes.document_bytes(runtime, document_id, officer().caller())
-        except DepartmentError as exc:
-            return refused(refusal(exc), exc.status)
+        data = routes.document_bytes(runtime, document_id, officer().caller())
         response = Response(service.verify_xml(runtime, data), mimetype="application/xml")
         response.headers["Content-Disposition"] = 'attachment; filename="validation-report.xml"'
         return response
