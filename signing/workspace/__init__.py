@@ -1,4 +1,4 @@
-"""The officer's workspace (``/workspace``): inbox, routes, signing, history.
+"""The officer's workspace (``/workspace``): inbox, routes, signing, history, officers.
 
 Server-rendered pages over the services the JSON API calls (one rule set): membership
 through :mod:`signing.departments`, route privacy and the order of steps through
@@ -13,7 +13,7 @@ from flask import Blueprint, g, redirect, url_for
 
 from config.runtime import Runtime
 from signing.departments import DepartmentError
-from signing.workspace import batch, history, inbox, start
+from signing.workspace import batch, history, inbox, members, start
 from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer, refused
 from signing.workspace.texts import refusal, translate
 
@@ -51,6 +51,6 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
     def home():
         return redirect(url_for("workspace.inbox", code=officer().memberships[0]["code"]))
 
-    for module in (inbox, history, batch, start):
+    for module in (inbox, history, batch, start, members):
         module.add_views(bp, ws)
     return bp

@@ -86,6 +86,24 @@ ZH = {
     "Every department's visible stamp at the foot of the last page": "各部门的可见印章盖在最后一页底部",
     "Start the route": "发起",
     "{total} routes": "共 {total} 个流转",
+    "Officers": "经办人员",
+    "Username": "用户名",
+    "Role": "角色",
+    "Since": "加入时间",
+    "Change": "变更",
+    "Make officer": "设为经办人",
+    "Make administrator": "设为管理员",
+    "Remove": "移除",
+    "Add an officer": "添加经办人",
+    "Add": "添加",
+    "officer": "经办人",
+    "admin": "部门管理员",
+    "Only a department administrator may do this.": "只有部门管理员可以进行此操作。",
+    "You cannot change your own membership.": "您不能更改自己的成员身份。",
+    "{name} is a member, as {role}.": "{name} 已成为成员，角色为{role}。",
+    "{name} no longer signs for the department.": "{name} 不再代表本部门签章。",
+    "A member's role is officer or department administrator.": "成员角色只能是经办人或部门管理员。",
+    "{name} is not a member of this department.": "{name} 不是本部门的成员。",
     # states and actions
     "routing": "流转中",
     "completed": "已完成",
@@ -152,6 +170,7 @@ _BY_CODE = {
     "route_closed": "This route is closed: it was completed or rejected.",
     "conflict": "The route moved on meanwhile; reload the page.",
     "unknown_department": "There is no such department.",
+    "invalid_role": "A member's role is officer or department administrator.",
 }
 #: Codes that cover several refusals: the English message picks the words.
 _BY_MESSAGE = [
@@ -162,6 +181,7 @@ _BY_MESSAGE = [
     (r"a subject has at most 200 characters", "A subject has at most 200 characters."),
     (r"a note has at most 2000 characters", "A note has at most 2000 characters."),
     (r"a rejection needs a reason", "A rejection needs a reason of 1 to 1000 characters."),
+    (r"(?P<name>\S+) is not a member of \S+", "{name} is not a member of this department."),
 ]
 _COMPILED = [(re.compile(pattern), text) for pattern, text in _BY_MESSAGE]
 

@@ -172,3 +172,44 @@ def test_an_account_without_a_membership_gets_no_workspace_and_a_removed_officer
     assert mine.get(f"{server.url}/workspace/{a}/").status_code == 200
     departments.remove_member(server.runtime, a, officer, actor="test")
     assert mine.get(f"{server.url}/workspace/{a}/").status_code == 403
+
+
+def test_only_a_department_administrator_names_its_officers(server):
+    (a,) = departments_of(server, 1)
+    admin, officer = make_officer(server, a, role="admin"), make_officer(server, a)
+    newcomer = create_user(server)
+    plain = _browser(server, officer)
+    members = f"/workspace/{a}/members"
+    assert admin in plain.get(f"{server.url}{members}").text  # every member sees who
+    for path, data in (
+        (members, {"username": newcomer, "role": "officer"}),
+        (f"{members}/{admin}/remove", {}),
+    ):
+        answer = _post(plain, path, data, csrf_from=f"/workspace/{a}/sign")
+        assert answer.status_code == 403, path
+        assert "Only a department administrator may do this." in answer.text
+    names = {m["username"]: m["role"] for m in departments.members(server.runtime, a)}
+    assert names == {admin: "admin", officer: "officer"}
+
+    boss = _browser(server, admin)
+    answer = _post(boss, members, {"username": newcomer, "role": "officer"}, csrf_from=members)
+    assert answer.status_code == 302
+    _post(boss, members, {"username": officer, "role": "admin"}, csrf_from=members)
+    answer = _post(boss, f"{members}/{admin}/remove", {}, csrf_from=members)
+    assert answer.status_code == 400 and "your own membership" in answer.text
+    answer = _post(boss, members, {"username": "nobody-here", "role": "admin"}, csrf_from=members)
+    assert answer.status_code == 400 and "There is no account nobody-here." in answer.text
+    _post(boss, f"{members}/{newcomer}/remove", {}, csrf_from=members)
+    names = {m["username"]: m["role"] for m in departments.members(server.runtime, a)}
+    assert names == {admin: "admin", officer: "admin"}
+
+    from config.audit import AuditEvent
+
+    server.runtime.audit.flush()
+    with server.runtime.db.read() as session:
+        rows = session.execute(
+            select(AuditEvent.event, AuditEvent.actor).where(AuditEvent.subject == a)
+        ).all()
+    assert ("signing.department.add_member", admin) in rows
+    assert ("signing.department.set_role", admin) in rows
+    assert ("signing.department.remove_member", admin) in rows

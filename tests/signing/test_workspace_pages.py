@@ -230,7 +230,8 @@ def test_bad_input_is_answered_on_the_page_in_the_officers_language(server, chro
 def _pages(server, desktop, tmp_path) -> tuple[str, list[tuple[str, str]]]:
     """An officer, and (name, path) of every workspace page with real objects to show."""
     a, b = departments_of(server, 2)
-    officer = make_officer(server, a)
+    officer = make_officer(server, a, role="admin")
+    make_officer(server, a)
     document_id = start_route(server, officer, [a, b], subject="Marriage registration")
     page = officer_page(desktop, server, officer, f"/workspace/{a}/sign")
     file = tmp_path / "pages.pdf"
@@ -252,6 +253,7 @@ def _pages(server, desktop, tmp_path) -> tuple[str, list[tuple[str, str]]]:
         ("batch", batch),
         ("start", "/workspace/routes/new"),
         ("sent", "/workspace/routes/"),
+        ("members", f"/workspace/{a}/members"),
     ]
 
 
