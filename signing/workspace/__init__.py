@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, url_for
 
 from config.runtime import Runtime
+from signing import desk
 from signing.departments import DepartmentError
 from signing.workspace import batch, history, inbox, members, start
 from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer, refused
@@ -46,6 +47,17 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
     @bp.context_processor
     def _texts():
         return {"_": translate, "locale": g.get("locale", "en"), "officer": g.get("officer")}
+
+    # The citizen's account page (idp) shows the routes that concern the citizen.
+    @bp.app_template_global("signing_text")
+    def _signing_text(text: str, **values) -> str:
+        if "locale" not in g:
+            g.locale = host.locale()
+        return translate(text, **values)
+
+    @bp.app_template_global("routes_concerning")
+    def _routes_concerning(citizen_id: int) -> desk.Page:
+        return desk.concerning(runtime, citizen_id)
 
     @bp.get("/")
     def home():

@@ -104,6 +104,10 @@ ZH = {
     "{name} no longer signs for the department.": "{name} 不再代表本部门签章。",
     "A member's role is officer or department administrator.": "成员角色只能是经办人或部门管理员。",
     "{name} is not a member of this department.": "{name} 不是本部门的成员。",
+    "Documents about you": "与您有关的文件",
+    "Departments are handling these documents for you.": "以下文件正在由各部门为您办理。",
+    "step {position} of {steps}, at {department}": "第 {position} 步，共 {steps} 步，当前在 {department}",
+    "Check it": "核验",
     # states and actions
     "routing": "流转中",
     "completed": "已完成",

@@ -28,6 +28,7 @@ from workspace_support import (
 
 from signing.pdfs import make_pdf
 from tests.browser import DESKTOP, PHONE, assert_accessible, assert_fits, new_context, screenshot
+from tests.idp.oidc_browser import PASSWORD, create_user
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,8 @@ def test_three_departments_approve_a_route_in_turn_and_the_final_pdf_verifies(
     page.fill("#subject", "Business permit, Zhang San")
     for n, code in enumerate((a, b, c), start=1):
         page.select_option(f"#step{n}", code)
+    citizen = create_user(server, name="Zhang San")
+    page.fill("#citizen", citizen)
     page.fill("#deadline", "2099-12-31")
     page.fill("#note", "Urgent: the shop opens next month.")
     page.click("main button[type=submit]")
@@ -103,6 +106,18 @@ def test_three_departments_approve_a_route_in_turn_and_the_final_pdf_verifies(
     assert "approved" in row.inner_text()
     assert row.get_by_role("link", name=f"/verify/{document_id[:8]}…").count() == 1
     screenshot(page, "workspace-history")
+    page.context.clear_cookies()
+
+    # The citizen it concerns follows it on the account page.
+    page = desktop.new_page()
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=username]", citizen)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account")
+    entry = page.locator("ul.routes li", has_text="Business permit, Zhang San")
+    assert "completed" in entry.inner_text()
+    assert_accessible(page)
 
 
 def test_an_officer_rejects_with_a_reason_and_the_route_ends_there(server, desktop):
