@@ -321,6 +321,17 @@ def memberships(runtime: Runtime, user_id: int | None) -> list[dict]:
     return [{"id": i, "code": c, "name": n, "name_en": e, "role": r} for i, c, n, e, r in rows]
 
 
+def names(runtime: Runtime, codes: list[str]) -> dict[str, tuple[str, str | None]]:
+    """The (name, English name) of each department in ``codes``, by code."""
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(Department.code, Department.name, Department.name_en).where(
+                Department.code.in_(codes)
+            )
+        ).all()
+    return {code: (name, name_en) for code, name, name_en in rows}
+
+
 def members(runtime: Runtime, code: str) -> list[dict]:
     """The members of ``code`` with their roles, by username."""
     with runtime.db.read() as session:

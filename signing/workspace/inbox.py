@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from signing import desk, preview, routes, service
+from signing import departments, desk, preview, routes, service
 from signing.departments import DepartmentError
 from signing.pdfs import PdfRefused, open_pdf
 from signing.workspace.gate import (
@@ -51,6 +51,7 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
         page = render_template(
             "workspace/route.html",
             r=record,
+            names=departments.names(runtime, [s["department"] for s in record["steps"]]),
             turn=turn,
             pages=range(min(pages, MAX_PREVIEW_PAGES)),
             page_count=pages,
