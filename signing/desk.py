@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, literal, null, or_, select, union_all
 
+from config.db import utcnow
 from config.runtime import Runtime
 from signing.models import Department, Document, RouteStep, Signature
 
@@ -52,7 +53,7 @@ class InboxRow:
 
     @property
     def overdue(self) -> bool:
-        return self.deadline is not None and self.deadline < datetime.utcnow()
+        return self.deadline is not None and self.deadline < utcnow()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from flask import Blueprint, g, redirect, url_for
 from config.runtime import Runtime
 from signing import desk
 from signing.departments import DepartmentError
+from signing.pdfs import PdfRefused
 from signing.workspace import batch, history, inbox, members, start
 from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer, refused
 from signing.workspace.texts import refusal, translate
@@ -43,6 +44,10 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
     @bp.errorhandler(DepartmentError)
     def _refused(exc: DepartmentError):
         return refused(refusal(exc), exc.status)
+
+    @bp.errorhandler(PdfRefused)
+    def _refused_pdf(exc: PdfRefused):
+        return refused(refusal(exc), 413 if exc.code == "too_large" else 400)
 
     @bp.context_processor
     def _texts():
