@@ -6,13 +6,17 @@ live ``onetrip serve``; each refusal is checked to have changed nothing.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 from workspace_support import departments_of, live_server, make_officer, start_route
 
-from signing import departments, service
+from idp.users import find_user
+from signing import departments, routes, service
 from signing.models import Document, RouteStep
 from signing.pdfs import make_pdf
+from signing.routes import Caller
 from tests.idp.oidc_browser import Browser, create_user
 from tests.idp.operators import csrf_of
 
@@ -213,3 +217,48 @@ def test_only_a_department_administrator_names_its_officers(server):
     assert ("signing.department.add_member", admin) in rows
     assert ("signing.department.set_role", admin) in rows
     assert ("signing.department.remove_member", admin) in rows
+
+
+def _tampered(server, code: str) -> bytes:
+    """A PDF signed by ``code`` whose signed bytes were changed afterwards."""
+    signed, _ = service.sign(server.runtime, make_pdf(1), code, level="B-B")
+    return signed.replace(b"page 1 of 1", b"page 7 of 1", 1)
+
+
+def test_the_pages_refuse_to_sign_on_top_of_a_broken_signature(server):
+    a, b = departments_of(server, 2)
+    officer = make_officer(server, a)
+    mine = _browser(server, officer)
+    with server.runtime.db.read() as session:
+        user_id = find_user(session, officer).id
+    document_id = routes.create(
+        server.runtime,
+        _tampered(server, b),
+        [a],
+        filename="altered.pdf",
+        caller=Caller(user_id, officer),
+        subject="Altered deed",
+    )["id"]
+    before = _route_state(server, document_id)
+    base = f"/workspace/routes/{document_id}"
+    answer = _post(mine, f"{base}/approve", {}, csrf_from=base)
+    assert answer.status_code == 400
+    assert "A signature in this PDF is broken" in answer.text
+    assert _route_state(server, document_id) == before
+
+    # In a batch, the broken file is refused and reported; the good one is signed.
+    files = [
+        ("files", ("good.pdf", make_pdf(1), "application/pdf")),
+        ("files", ("altered.pdf", _tampered(server, b), "application/pdf")),
+    ]
+    answer = _post(mine, f"/workspace/{a}/sign", {}, csrf_from=f"/workspace/{a}/sign", files=files)
+    assert answer.status_code == 302
+    batch = answer.headers["Location"]
+    for _ in range(120):
+        page = mine.get(f"{server.url}{batch.removeprefix(server.url)}").text
+        if "2 of 2 files done" in page:
+            break
+        time.sleep(0.5)
+    assert "2 of 2 files done" in page
+    assert "A signature in this PDF is broken" in page
+    assert page.count("Download good.pdf") == 1 and "Download altered.pdf" not in page
