@@ -292,7 +292,7 @@ class Engine:
         later signers (visible if ``stamp``). A certification signature must do that:
         after it, DocMDP level 2 allows filling existing signature fields, not new
         visible ones. ``placement`` puts a new visible stamp where the officer clicked
-        instead of along the foot of the last page.
+        instead of along the foot of the last page, and the prepared ones beneath it.
         """
         if level not in LEVELS:
             raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
@@ -307,7 +307,9 @@ class Engine:
             taken = {name for name, *_ in existing}
             field_name = field_name or _unused_field_name(seal.code, taken)
             for n, later in enumerate(prepare, start=len(existing) + 1):
-                page, box = _stamp_box(writer, n) if stamp else (0, None)
+                page, box = (
+                    _stamp_box(writer, n, placement, n - len(existing)) if stamp else (0, None)
+                )
                 fields.append_signature_field(
                     writer, fields.SigFieldSpec(later, on_page=page, box=box)
                 )
@@ -450,12 +452,16 @@ def _page_view(writer: IncrementalPdfFileWriter, page: int) -> PageView:
 
 
 def _stamp_box(
-    writer: IncrementalPdfFileWriter, index: int, placement: Placement | None = None
+    writer: IncrementalPdfFileWriter,
+    index: int,
+    placement: Placement | None = None,
+    below: int = 0,
 ) -> tuple[int, tuple[int, ...]]:
     """Stamps go along the foot of the last page as displayed (:mod:`signing.placement`),
-    or where ``placement`` says (a page past the last one means the last)."""
+    or where ``placement`` says, ``below`` rows under it (a page past the last one means
+    the last)."""
     last = _page_count(writer) - 1
     if placement is None:
         return last, _page_view(writer, last).stamp_rect(index)
     page = min(max(placement.page, 0), last)
-    return page, _page_view(writer, page).stamp_rect_at(placement.x, placement.y)
+    return page, _page_view(writer, page).stamp_rect_at(placement.x, placement.y, below)

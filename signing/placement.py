@@ -122,16 +122,18 @@ class PageView:
         v1 = min(v1, height - MARGIN - stamp_h)  # many stamps: the last rows overlap
         return self._page_rect(u2 - stamp_w, v1, stamp_w, stamp_h)
 
-    def stamp_rect_at(self, x: float, y: float) -> tuple[int, int, int, int]:
+    def stamp_rect_at(self, x: float, y: float, below: int = 0) -> tuple[int, int, int, int]:
         """Page-space rectangle of a stamp centred where the officer clicked: ``x`` and
         ``y`` are fractions (0 to 1) of the page as displayed, from its top left, as on a
-        rendered preview. A click near an edge moves the stamp inside the visible page."""
+        rendered preview; ``below`` stamps more go underneath it, one per row (a route's
+        later departments). A click near an edge moves the stamp inside the visible page."""
         if not (0 <= x <= 1 and 0 <= y <= 1):
             raise PageGeometryError("the stamp's place must lie on the page")
         width, height = self.displayed_size
         stamp_w, stamp_h = self._stamp_size()
         u1 = min(max(x * width - stamp_w / 2, 0), width - stamp_w)
-        v1 = min(max((1 - y) * height - stamp_h / 2, 0), height - stamp_h)
+        v1 = (1 - y) * height - stamp_h / 2 - below * (stamp_h + _GAP)
+        v1 = min(max(v1, 0), height - stamp_h)  # many stamps: the last rows overlap
         return self._page_rect(u1, v1, stamp_w, stamp_h)
 
 

@@ -30,6 +30,7 @@ from signing import departments
 from signing.departments import DepartmentError
 from signing.models import Blob, Department, Document, Member, RouteStep, Signature
 from signing.pdfs import open_pdf, sha256
+from signing.placement import Placement
 from signing.service import engine, find_document, new_document_id
 
 
@@ -175,9 +176,18 @@ def _current(session, document_id: str, caller: Caller) -> tuple[Document, Route
 
 
 def approve(
-    runtime: Runtime, document_id: str, caller: Caller, *, reason: str | None = None
+    runtime: Runtime,
+    document_id: str,
+    caller: Caller,
+    *,
+    reason: str | None = None,
+    placement: Placement | None = None,
 ) -> dict:
-    """The current department's member approves: its seal signs; the next one is current."""
+    """The current department's member approves: its seal signs; the next one is current.
+
+    ``placement`` (first step of a stamped route only) puts the route's stamps where the
+    officer clicked, this department's first and the later ones beneath it; the later
+    steps fill the fields the first one laid out, so they need (and take) none."""
     with runtime.db.read() as session:
         doc, step, dept = _current(session, document_id, caller)
         data = session.get(Blob, doc.blob_sha256).data
@@ -207,6 +217,7 @@ def approve(
             document_id=document_id,
             field_name=names[step.position],
             prepare=tuple(names[1:]) if step.position == 0 else (),
+            placement=placement if step.position == 0 else None,
         )
     )
     final = asyncio.run(eng.extend_to_lta(signed)) if is_last else signed
@@ -321,6 +332,7 @@ def _status(runtime: Runtime, document_id: str) -> dict:
     record["note"] = doc.note
     record["deadline"] = doc.deadline.isoformat() + "Z" if doc.deadline else None
     record["sender"] = doc.created_by_name
+    record["stamp"] = doc.stamp
     record["steps"] = [
         {
             "position": step.position,

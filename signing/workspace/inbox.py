@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from signing import departments, desk, preview, routes, service
 from signing.departments import DepartmentError
 from signing.pdfs import PdfRefused, open_pdf
+from signing.placement import Placement
 from signing.workspace.gate import (
     Workspace,
     department,
@@ -48,6 +49,8 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
         turn = None
         if record["state"] == "routing" and current is not None:
             turn = officer().membership(record["steps"][current]["department"])
+        # The first department lays out the route's stamps: it may place them.
+        placing = bool(turn and current == 0 and record["stamp"])
         page = render_template(
             "workspace/route.html",
             r=record,
@@ -55,6 +58,10 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
             turn=turn,
             pages=range(min(pages, MAX_PREVIEW_PAGES)),
             page_count=pages,
+            placing=placing,
+            last=pages - 1,
+            width=preview.WIDTH,
+            height=preview.render(data, pages - 1)[1] if placing else None,
             error=error,
             reason=request.form.get("reason", "")[:MAX_REASON],
         )
@@ -97,12 +104,31 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
             return _route_page(document_id, refusal(exc), status)
         return record
 
+    def _placement(document_id: str) -> Placement | None:
+        """Where the officer clicked on the route's last page, if the form says so."""
+        if "spot.x" not in request.form:
+            return None
+        data = routes.document_bytes(runtime, document_id, officer().caller())
+        last = int(open_pdf(data, len(data) + 1).root["/Pages"]["/Count"]) - 1
+        spot = preview.click(
+            request.form.get("spot.x"), request.form.get("spot.y"), preview.render(data, last)[1]
+        )
+        if spot is None:
+            raise PdfRefused("invalid_place", "click on the page to place the stamp")
+        return Placement(last, *spot)
+
     @bp.post("/routes/<document_id>/approve")
     def approve(document_id: str):
         reason = request.form.get("reason", "").strip()[:MAX_REASON] or None
         done = _act(
             document_id,
-            lambda: routes.approve(runtime, document_id, officer().caller(), reason=reason),
+            lambda: routes.approve(
+                runtime,
+                document_id,
+                officer().caller(),
+                reason=reason,
+                placement=_placement(document_id),
+            ),
         )
         if not isinstance(done, dict):
             return done

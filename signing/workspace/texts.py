@@ -108,6 +108,8 @@ ZH = {
     "Departments are handling these documents for you.": "以下文件正在由各部门为您办理。",
     "step {position} of {steps}, at {department}": "第 {position} 步，共 {steps} 步，当前在 {department}",
     "Check it": "核验",
+    "Or approve by clicking on the last page where the route's stamps go (yours first, the next departments' beneath it):": "或在最后一页上点击印章位置以同意（本部门的印章在上，后续部门的依次在下）：",
+    "Last page: click to approve with the stamps there": "最后一页：点击即同意并在该处盖章",
     # states and actions
     "routing": "流转中",
     "completed": "已完成",
@@ -166,6 +168,7 @@ _BY_CODE = {
     "cannot_sign": "This PDF cannot be signed.",
     "cannot_stamp": "There is no room on this page for a visible stamp.",
     "cannot_render": "This page cannot be shown.",
+    "invalid_place": "Click on the page to place the stamp.",
     "invalid_level": "Choose a signature level from the list.",
     "expired": "The batch expired before this file was signed.",
     "failed": "The server could not sign this file.",

@@ -86,7 +86,13 @@ def test_three_departments_approve_a_route_in_turn_and_the_final_pdf_verifies(
         if n == 2:
             screenshot(page, "workspace-route")
         page.fill("#approve-reason", f"checked by {code}")
-        page.get_by_role("button", name="Approve and seal").click()
+        if n == 1:  # the first department places the route's stamps on the last page
+            spot = page.locator("#spot")
+            height = spot.bounding_box()["height"]
+            spot.click(position={"x": 170, "y": 200})
+        else:
+            assert page.locator("#spot").count() == 0  # the stamps' places are laid out
+            page.get_by_role("button", name="Approve and seal").click()
         assert "Approved and sealed" in page.locator("[role=status]").inner_text()
         steps = page.locator("ol.steps li").all_inner_texts()
         assert officer in steps[n - 1] and "signed" in steps[n - 1]
@@ -97,6 +103,16 @@ def test_three_departments_approve_a_route_in_turn_and_the_final_pdf_verifies(
     signed = _download(page, "text=Download the PDF")
     out = pdfsig(signed, tmp_path)
     assert out.count("Signature Validation: Signature is Valid.") == 3
+    # pyHanko: the first stamp is centred where the click was (A4, 595 x 842), the next
+    # departments' beneath it, one stamp (64 pt) and a gap (12 pt) apart.
+    fields = PdfFileReader(BytesIO(signed)).embedded_regular_signatures
+    centres = [
+        ((x1 + x2) / 2, (y1 + y2) / 2)
+        for x1, y1, x2, y2 in ([float(v) for v in f.sig_field["/Rect"]] for f in fields)
+    ]
+    want_x, want_y = 170 / 340 * 595, (1 - 200 / height) * 842
+    for n, (x, y) in enumerate(centres):
+        assert abs(x - want_x) < 3 and abs(y - (want_y - n * 76)) < 3, (n, x, y)
     report = _download(page, "text=Download the verification report (XML)")
     assert report.count(b"urn:etsi:019102:mainindication:total-passed") == 3
 
