@@ -10,6 +10,8 @@ a valid CSRF token on every POST, and the account's memberships with their roles
 officer's memberships, or answers 404: an officer of one department sees nothing of
 another's. What an officer may *do* to a document is decided by the same services the
 API calls (:mod:`signing.routes`, :mod:`signing.service`, :mod:`signing.departments`).
+:func:`headers` gives every answer a policy stricter than the citizen's pages: no script
+at all, no inline style, forms only to this site, never framed.
 """
 
 from __future__ import annotations
@@ -79,7 +81,15 @@ def guard(ws: Workspace):
     return None
 
 
+#: The workspace's pages need no script and no inline style: forbid both, and framing.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 def headers(response):
+    response.headers["Content-Security-Policy"] = CSP
     response.headers["Cache-Control"] = "no-store"
     return response
 

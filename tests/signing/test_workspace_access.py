@@ -59,7 +59,10 @@ def test_an_officer_sees_nothing_of_another_departments_pages(server):
     for path in (f"/workspace/{b}/", f"/workspace/{b}/history", f"/workspace/{b}/sign"):
         answer = mine.get(f"{server.url}{path}")
         assert answer.status_code == 404, path
-    assert mine.get(f"{server.url}/workspace/{a}/").status_code == 200
+    inbox = mine.get(f"{server.url}/workspace/{a}/")
+    assert inbox.status_code == 200
+    assert "script-src" not in inbox.headers["Content-Security-Policy"]  # none at all
+    assert "default-src 'none'" in inbox.headers["Content-Security-Policy"]
     files = {"files": ("x.pdf", make_pdf(1), "application/pdf")}
     answer = _post(mine, f"/workspace/{b}/sign", {}, csrf_from=f"/workspace/{a}/sign", files=files)
     assert answer.status_code == 404
