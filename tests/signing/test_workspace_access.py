@@ -7,8 +7,10 @@ live ``onetrip serve``; each refusal is checked to have changed nothing.
 from __future__ import annotations
 
 import time
+from io import BytesIO
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import select
 from workspace_support import departments_of, live_server, make_officer, start_route
 
@@ -265,3 +267,35 @@ def test_the_pages_refuse_to_sign_on_top_of_a_broken_signature(server):
     assert "2 of 2 files done" in page
     assert "A signature in this PDF is broken" in page
     assert page.count("Download good.pdf") == 1 and "Download altered.pdf" not in page
+
+
+def test_a_stamp_can_be_placed_on_any_page_of_the_first_document(server):
+    (a,) = departments_of(server, 1)
+    mine = _browser(server, make_officer(server, a))
+    files = {"files": ("three.pdf", make_pdf(3), "application/pdf")}
+    data = {"stamp": "on"}
+    answer = _post(
+        mine, f"/workspace/{a}/sign", data, csrf_from=f"/workspace/{a}/sign", files=files
+    )
+    place = answer.headers["Location"].removeprefix(server.url)
+    assert place.endswith("/place")
+    page = mine.get(f"{server.url}{place}?page=1").text
+    assert "Page 2 of 3" in page and "/pages/1.png" in page
+    assert mine.get(f"{server.url}{place.removesuffix('place')}pages/1.png").status_code == 200
+    assert mine.get(f"{server.url}{place.removesuffix('place')}pages/3.png").status_code == 404
+    spot = {"page": "1", "spot.x": "170", "spot.y": "240"}
+    answer = _post(mine, place, spot, csrf_from=place)
+    assert answer.status_code == 302
+    batch = answer.headers["Location"].removeprefix(server.url)
+    for _ in range(120):
+        if "1 of 1 files done" in mine.get(f"{server.url}{batch}").text:
+            break
+        time.sleep(0.5)
+    signed = mine.get(f"{server.url}{batch}/0.pdf").content
+    reader = PdfFileReader(BytesIO(signed))
+    field = reader.embedded_signatures[0].sig_field
+    second = reader.root["/Pages"]["/Kids"][1].get_object()
+    assert field["/P"].get_object() == second
+    # Placed again on the same batch: it signs once only.
+    assert _post(mine, place, spot, csrf_from=f"/workspace/{a}/sign").status_code == 302
+    assert "1 of 1 files done" in mine.get(f"{server.url}{batch}").text
