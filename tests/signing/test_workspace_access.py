@@ -299,3 +299,46 @@ def test_a_stamp_can_be_placed_on_any_page_of_the_first_document(server):
     # Placed again on the same batch: it signs once only.
     assert _post(mine, place, spot, csrf_from=f"/workspace/{a}/sign").status_code == 302
     assert "1 of 1 files done" in mine.get(f"{server.url}{batch}").text
+
+
+def test_hostile_input_is_refused_with_a_4xx_and_changes_nothing(server):
+    a, b = departments_of(server, 2)
+    officer = make_officer(server, a)
+    mine = _browser(server, officer)
+    document_id = start_route(server, officer, [a, b], subject="Hostile")
+    before = _route_state(server, document_id)
+    base = f"/workspace/routes/{document_id}"
+    sign = f"/workspace/{a}/sign"
+    for path in (
+        f"{base}/pages/99999999999999999999.png",
+        f"{base}/pages/7.png",
+        f"/workspace/routes/{'x' * 500}",
+        f"/workspace/{a}/batches/../../etc/passwd",
+        f"/workspace/{a}/batches/%00%ff/place",
+        f"/workspace/{a}/history?q={'%' * 300}&page=-3",
+        f"/workspace/{a}/?page=99999999999",
+        f"/workspace/{'Ω' * 40}/",
+    ):
+        answer = mine.get(f"{server.url}{path}")
+        assert 200 <= answer.status_code < 500 and answer.status_code != 500, path
+    pdf = ("x.pdf", make_pdf(1), "application/pdf")
+    for path, data, files in (
+        (f"{base}/approve", {"spot.x": "99999999", "spot.y": "1"}, None),
+        (f"{base}/approve", {"spot.x": "-1", "spot.y": "abc"}, None),
+        (f"{base}/reject", {"reason": "x" * 5000}, None),
+        (sign, {"level": "B-ZZ"}, {"files": pdf}),
+        (sign, {}, {"files": ("empty.pdf", b"", "application/pdf")}),
+        (sign, {}, {"files": ("x.pdf", b"%PDF-1.7\n" + b"[" * 100_000 + b"\n%%EOF", "x")}),
+        ("/workspace/routes/new", {"step1": a, "deadline": "2026-13-45"}, {"file": pdf}),
+        ("/workspace/routes/new", {"step1": a, "deadline": "1999-01-01"}, {"file": pdf}),
+        ("/workspace/routes/new", {"step1": "NO-SUCH"}, {"file": pdf}),
+        ("/workspace/routes/new", {"step1": a, "subject": "s" * 300}, {"file": pdf}),
+        (f"/workspace/{a}/members", {"username": "x", "role": "root"}, None),
+    ):
+        answer = _post(mine, path, data, csrf_from=sign, files=files)
+        assert 400 <= answer.status_code < 500, (path, data, answer.status_code)
+        assert 'role="alert"' in answer.text or "Not possible" in answer.text, (path, data)
+    assert _route_state(server, document_id) == before
+    with server.runtime.db.read() as session:
+        made = session.scalars(select(Document.id).where(Document.created_by_name == officer))
+        assert made.all() == [document_id]
