@@ -162,7 +162,7 @@ def test_history_lists_only_the_departments_own_signatures(server):
     mine = _browser(server, make_officer(server, a))
     page = mine.get(f"{server.url}/workspace/{a}/history?q={document_id}")
     assert page.status_code == 200 and "tax-return" not in page.text
-    assert "0 entries" in page.text
+    assert "Entries: 0" in page.text
     page = _browser(server, theirs).get(f"{server.url}/workspace/{b}/history?q={document_id}")
     assert "tax-return" in page.text and f"/verify/{document_id}" in page.text
 
