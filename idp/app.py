@@ -57,6 +57,10 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from signing.web import create_blueprint as signing_blueprint
 
     app.register_blueprint(signing_blueprint(runtime, require_token))
+    from idp.workspace_host import workspace_host
+    from signing.workspace import create_blueprint as workspace_blueprint
+
+    app.register_blueprint(workspace_blueprint(runtime, workspace_host(provider)))
     from biometrics.web import create_blueprint as biometrics_blueprint
 
     app.register_blueprint(biometrics_blueprint(runtime, require_token))

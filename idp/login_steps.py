@@ -48,7 +48,7 @@ bp = Blueprint("login_steps", __name__, template_folder="templates")
 _PENDING_TTL = 300
 _FLOW_KEY = "pending_login"
 #: Where ``next`` may send a browser after a step: the citizen's and the operator's pages.
-_NEXT_PREFIXES = ("/admin", "/account")
+_NEXT_PREFIXES = ("/admin", "/account", "/workspace")
 
 
 def _provider() -> Provider:

@@ -106,10 +106,17 @@ def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> clic
     @click.command("add-member")
     @click.argument("code")
     @click.argument("username")
+    @click.option(
+        "--role",
+        type=click.Choice(["officer", "admin"]),
+        default="officer",
+        show_default=True,
+        help="admin: also names the department's officers in the workspace",
+    )
     @json_option
     @pass_runtime
-    def add_member(runtime: Runtime, code: str, username: str, as_json: bool) -> None:
-        """Let USERNAME sign on behalf of department CODE."""
+    def add_member(runtime: Runtime, code: str, username: str, role: str, as_json: bool) -> None:
+        """Let USERNAME sign on behalf of department CODE (again: change the role)."""
         from signing import departments as depts
         from signing.departments import DepartmentError
 
@@ -117,7 +124,9 @@ def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> clic
         if user_id is None:
             raise CliError(f"no user named {username}")
         try:
-            emit(depts.add_member(runtime, code, user_id, username, actor="cli"), as_json)
+            emit(
+                depts.add_member(runtime, code, user_id, username, actor="cli", role=role), as_json
+            )
         except DepartmentError as exc:
             raise CliError(exc.message) from None
 

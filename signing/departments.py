@@ -36,6 +36,9 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 #: EN 319 412-1 5.1.4: type (3 letters) + country (2) + '-' + identifier, or CC:identifier.
 ORGANIZATION_ID = re.compile(r"^([A-Z]{3}[A-Z]{2}-|[A-Z]{2}:)[A-Za-z0-9./_-]{1,40}$")
 RENEW_CHECK_SECONDS = 3600.0
+#: A member's roles: an officer signs and acts on routes; an administrator also names
+#: the department's officers.
+ROLES = ("officer", "admin")
 log = logging.getLogger(__name__)
 
 
@@ -204,20 +207,47 @@ def start_renewal(runtime: Runtime) -> threading.Thread:
     return thread
 
 
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise DepartmentError("invalid_role", f"a member's role is one of {', '.join(ROLES)}")
+    return role
+
+
 def add_member(
-    runtime: Runtime, code: str, user_id: int, username: str, actor: str | None = None
+    runtime: Runtime,
+    code: str,
+    user_id: int,
+    username: str,
+    actor: str | None = None,
+    role: str = "officer",
 ) -> dict:
-    """Let user ``user_id`` (the provider's ``username``) sign for ``code``."""
+    """Let user ``user_id`` (the provider's ``username``) sign for ``code`` with ``role``
+    (a member already there gets the new role)."""
+    check_role(role)
     with runtime.db.write() as session:
         dept = _department(session, code)
-        if session.get(Member, (dept.id, user_id)) is None:
-            session.add(Member(department_id=dept.id, user_id=user_id, username=username))
+        member = session.get(Member, (dept.id, user_id))
+        if member is None:
+            session.add(
+                Member(department_id=dept.id, user_id=user_id, username=username, role=role)
+            )
             audit.record(
                 session,
                 "signing.department.add_member",
                 actor=actor,
                 subject=code,
                 username=username,
+                role=role,
+            )
+        elif member.role != role:
+            member.role = role
+            audit.record(
+                session,
+                "signing.department.set_role",
+                actor=actor,
+                subject=code,
+                username=username,
+                role=role,
             )
     return get(runtime, code)
 
@@ -277,6 +307,41 @@ def list_all(runtime: Runtime) -> list[dict]:
     with runtime.db.read() as session:
         depts = session.execute(select(Department).order_by(Department.code)).scalars().all()
         return [_as_dict(session, d) for d in depts]
+
+
+def memberships(runtime: Runtime, user_id: int | None) -> list[dict]:
+    """The departments ``user_id`` belongs to, with the member's role in each."""
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(Department.id, Department.code, Department.name, Department.name_en, Member.role)
+            .join(Member, Member.department_id == Department.id)
+            .where(Member.user_id == (user_id or -1))
+            .order_by(Department.code)
+        ).all()
+    return [{"id": i, "code": c, "name": n, "name_en": e, "role": r} for i, c, n, e, r in rows]
+
+
+def names(runtime: Runtime, codes: list[str]) -> dict[str, tuple[str, str | None]]:
+    """The (name, English name) of each department in ``codes``, by code."""
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(Department.code, Department.name, Department.name_en).where(
+                Department.code.in_(codes)
+            )
+        ).all()
+    return {code: (name, name_en) for code, name, name_en in rows}
+
+
+def members(runtime: Runtime, code: str) -> list[dict]:
+    """The members of ``code`` with their roles, by username."""
+    with runtime.db.read() as session:
+        dept = _department(session, code)
+        rows = session.execute(
+            select(Member.username, Member.role, Member.added_at)
+            .where(Member.department_id == dept.id)
+            .order_by(Member.username)
+        ).all()
+    return [{"username": u, "role": r, "added_at": a} for u, r, a in rows]
 
 
 def member_codes(runtime: Runtime, user_id: int | None) -> list[str]:

@@ -44,7 +44,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing import LEVELS
 from signing.pdfs import PARSE_ERRORS, PdfRefused
-from signing.placement import PageGeometryError, PageView
+from signing.placement import PageGeometryError, PageView, Placement
 from signing.stamp import stamp_style
 
 # pyHanko warns when it embeds validation data without fetching; OneTrip pre-fetches it
@@ -282,6 +282,7 @@ class Engine:
         document_id: str | None = None,
         field_name: str | None = None,
         prepare: tuple[str, ...] = (),
+        placement: Placement | None = None,
     ) -> tuple[bytes, str]:
         """Sign ``data`` (already checked by :func:`signing.pdfs.open_pdf`).
 
@@ -290,7 +291,8 @@ class Engine:
         an empty field made earlier; ``prepare`` names empty fields to create now for
         later signers (visible if ``stamp``). A certification signature must do that:
         after it, DocMDP level 2 allows filling existing signature fields, not new
-        visible ones.
+        visible ones. ``placement`` puts a new visible stamp where the officer clicked
+        instead of along the foot of the last page, and the prepared ones beneath it.
         """
         if level not in LEVELS:
             raise PdfRefused("invalid_level", f"level must be one of {', '.join(LEVELS)}")
@@ -305,7 +307,9 @@ class Engine:
             taken = {name for name, *_ in existing}
             field_name = field_name or _unused_field_name(seal.code, taken)
             for n, later in enumerate(prepare, start=len(existing) + 1):
-                page, box = _stamp_box(writer, n) if stamp else (0, None)
+                page, box = (
+                    _stamp_box(writer, n, placement, n - len(existing)) if stamp else (0, None)
+                )
                 fields.append_signature_field(
                     writer, fields.SigFieldSpec(later, on_page=page, box=box)
                 )
@@ -326,11 +330,12 @@ class Engine:
             field_spec = None
             style = None
             params = None
+            page = _page_count(writer) - 1
             if stamp and field_name not in taken:
-                page, box = _stamp_box(writer, len(existing))
+                page, box = _stamp_box(writer, len(existing), placement)
                 field_spec = fields.SigFieldSpec(field_name, on_page=page, box=box)
             if stamp:
-                style = stamp_style(seal.name, self.font, _last_page_rotation(writer))
+                style = stamp_style(seal.name, self.font, _page_view(writer, page).rotate)
                 params = {"url": self.verify_url(document_id or "")}
             pdf_signer = signers.PdfSigner(
                 meta,
@@ -437,14 +442,26 @@ def _unused_field_name(code: str, taken: set[str]) -> str:
     return f"OneTrip_{code}_{n}"
 
 
-def _stamp_box(writer: IncrementalPdfFileWriter, index: int) -> tuple[int, tuple[int, ...]]:
-    """Stamps go along the foot of the last page as displayed (:mod:`signing.placement`)."""
-    pages = int(writer.root["/Pages"]["/Count"])
-    page_ref, _ = writer.find_page_for_modification(pages - 1)
-    return pages - 1, PageView.of(page_ref.get_object()).stamp_rect(index)
+def _page_count(writer: IncrementalPdfFileWriter) -> int:
+    return int(writer.root["/Pages"]["/Count"])
 
 
-def _last_page_rotation(writer: IncrementalPdfFileWriter) -> int:
-    pages = int(writer.root["/Pages"]["/Count"])
-    page_ref, _ = writer.find_page_for_modification(pages - 1)
-    return PageView.of(page_ref.get_object()).rotate
+def _page_view(writer: IncrementalPdfFileWriter, page: int) -> PageView:
+    page_ref, _ = writer.find_page_for_modification(page)
+    return PageView.of(page_ref.get_object())
+
+
+def _stamp_box(
+    writer: IncrementalPdfFileWriter,
+    index: int,
+    placement: Placement | None = None,
+    below: int = 0,
+) -> tuple[int, tuple[int, ...]]:
+    """Stamps go along the foot of the last page as displayed (:mod:`signing.placement`),
+    or where ``placement`` says, ``below`` rows under it (a page past the last one means
+    the last)."""
+    last = _page_count(writer) - 1
+    if placement is None:
+        return last, _page_view(writer, last).stamp_rect(index)
+    page = min(max(placement.page, 0), last)
+    return page, _page_view(writer, page).stamp_rect_at(placement.x, placement.y, below)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -49,7 +50,9 @@ class Member(Base):
     """An officer (an idp user) who may sign on the department's behalf.
 
     ``username`` is the name the identity provider gave when the officer was added: signing
-    keeps the names it shows, and never reads the provider's tables.
+    keeps the names it shows, and never reads the provider's tables. ``role`` is
+    ``officer`` (signs, acts on routes) or ``admin`` (also names the department's officers
+    in the workspace).
     """
 
     __tablename__ = "signing_members"
@@ -59,6 +62,7 @@ class Member(Base):
     )
     user_id: Mapped[int] = mapped_column(primary_key=True, index=True)
     username: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(16), default="officer")
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -99,7 +103,8 @@ class Document(Base):
     ``id`` is random and public: it is what the stamp's QR code points at
     (``/verify/<id>``). ``state`` is ``signed`` for a single signature, else
     ``routing`` -> ``completed`` | ``rejected``. ``blob_sha256`` is the newest version
-    (stored for routes only; single signatures keep just the hash).
+    (stored for routes only; single signatures keep just the hash). ``created_by_name``,
+    ``subject``, ``note`` and ``deadline`` are what an officer's inbox shows of a route.
     """
 
     __tablename__ = "signing_documents"
@@ -112,8 +117,12 @@ class Document(Base):
     stamp: Mapped[bool] = mapped_column(Boolean, default=False)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("signing_blobs.sha256"))
-    created_by: Mapped[int | None] = mapped_column(Integer)
-    citizen_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(Integer, index=True)
+    citizen_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    created_by_name: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -122,7 +131,10 @@ class RouteStep(Base):
     """One department's turn on a routed document: ``pending``, ``signed`` or ``rejected``."""
 
     __tablename__ = "signing_route_steps"
-    __table_args__ = (UniqueConstraint("document_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("document_id", "position"),
+        Index("ix_signing_route_steps_department_state", "department_id", "state", "acted_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[str] = mapped_column(
@@ -141,6 +153,9 @@ class Signature(Base):
     """Every signature OneTrip made, with the hash of the PDF it produced."""
 
     __tablename__ = "signing_signatures"
+    __table_args__ = (
+        Index("ix_signing_signatures_department_signed_at", "department_id", "signed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[str] = mapped_column(

@@ -17,6 +17,16 @@ _GAP = MARGIN // 2
 _MAX_DEPTH = 64  # a page tree deeper than this is broken (or an attack)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an officer put a stamp: page ``page`` (from 0), at fractions ``x``, ``y`` of
+    the page as displayed, from its top left."""
+
+    page: int
+    x: float
+    y: float
+
+
 class PageGeometryError(ValueError):
     """A page whose boxes cannot be read (missing, malformed, or a looping tree)."""
 
@@ -88,20 +98,43 @@ class PageView:
             270: (llx + v, ury - u),
         }[self.rotate]
 
-    def stamp_rect(self, index: int) -> tuple[int, int, int, int]:
-        """Page-space rectangle of the ``index``-th stamp, all inside the visible page."""
+    def _stamp_size(self) -> tuple[float, float]:
         width, height = self.displayed_size
         stamp_w, stamp_h = min(STAMP_W, width - 2 * MARGIN), min(STAMP_H, height - 2 * MARGIN)
         if stamp_w < 40 or stamp_h < 16:
             raise PageGeometryError("the page is too small for a visible stamp")
+        return stamp_w, stamp_h
+
+    def _page_rect(self, u1: float, v1: float, w: float, h: float) -> tuple[int, int, int, int]:
+        """The displayed rectangle from (u1, v1), ``w`` x ``h``, in page space."""
+        corners = [self.to_page(u, v) for u, v in ((u1, v1), (u1 + w, v1 + h))]
+        xs, ys = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
+        return (round(xs[0]), round(ys[0]), round(xs[1]), round(ys[1]))
+
+    def stamp_rect(self, index: int) -> tuple[int, int, int, int]:
+        """Page-space rectangle of the ``index``-th stamp, all inside the visible page."""
+        width, height = self.displayed_size
+        stamp_w, stamp_h = self._stamp_size()
         per_row = max(1, int((width - MARGIN) // (stamp_w + _GAP)))
         row, col = divmod(index, per_row)
         u2 = width - MARGIN - col * (stamp_w + _GAP)
         v1 = MARGIN + row * (stamp_h + _GAP)
         v1 = min(v1, height - MARGIN - stamp_h)  # many stamps: the last rows overlap
-        corners = [self.to_page(u, v) for u, v in ((u2 - stamp_w, v1), (u2, v1 + stamp_h))]
-        xs, ys = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
-        return (round(xs[0]), round(ys[0]), round(xs[1]), round(ys[1]))
+        return self._page_rect(u2 - stamp_w, v1, stamp_w, stamp_h)
+
+    def stamp_rect_at(self, x: float, y: float, below: int = 0) -> tuple[int, int, int, int]:
+        """Page-space rectangle of a stamp centred where the officer clicked: ``x`` and
+        ``y`` are fractions (0 to 1) of the page as displayed, from its top left, as on a
+        rendered preview; ``below`` stamps more go underneath it, one per row (a route's
+        later departments). A click near an edge moves the stamp inside the visible page."""
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            raise PageGeometryError("the stamp's place must lie on the page")
+        width, height = self.displayed_size
+        stamp_w, stamp_h = self._stamp_size()
+        u1 = min(max(x * width - stamp_w / 2, 0), width - stamp_w)
+        v1 = (1 - y) * height - stamp_h / 2 - below * (stamp_h + _GAP)
+        v1 = min(max(v1, 0), height - stamp_h)  # many stamps: the last rows overlap
+        return self._page_rect(u1, v1, stamp_w, stamp_h)
 
 
 def counter_rotation(rotate: int, width: float, height: float) -> list[float] | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -29,6 +30,7 @@ from signing import departments
 from signing.departments import DepartmentError
 from signing.models import Blob, Department, Document, Member, RouteStep, Signature
 from signing.pdfs import open_pdf, sha256
+from signing.placement import Placement
 from signing.service import engine, find_document, new_document_id
 
 
@@ -87,17 +89,27 @@ def create(
     citizen_id: int | None = None,
     level: str = "B-LT",
     stamp: bool = False,
+    subject: str | None = None,
+    note: str | None = None,
+    deadline: datetime | None = None,
 ) -> dict:
     """Start a route: the PDF waits for the first department's approval.
 
     ``stamp`` holds for the whole route: the first (certifying) signature lays out
     every department's signature field, visible or not, for the others to fill.
     ``citizen_id`` names the citizen the document concerns, who may follow it.
+    ``subject`` (else the file name), ``note`` and ``deadline`` are what the departments'
+    inboxes show.
     """
     if not codes:
         raise RouteError("invalid_request", "a route needs at least one department")
     if len(set(codes)) != len(codes):
         raise RouteError("invalid_request", "a department appears twice in the route")
+    subject = (subject or "").strip() or None
+    if subject is not None and len(subject) > 200:
+        raise RouteError("invalid_request", "a subject has at most 200 characters")
+    if note is not None and len(note) > 2000:
+        raise RouteError("invalid_request", "a note has at most 2000 characters")
     open_pdf(data, runtime.settings.max_upload_bytes)
     document_id = new_document_id()
     with runtime.db.write() as session:
@@ -115,7 +127,11 @@ def create(
                 sha256=digest,
                 blob_sha256=digest,
                 created_by=caller.user_id,
+                created_by_name=caller.username,
                 citizen_id=citizen_id,
+                subject=subject,
+                note=(note or "").strip() or None,
+                deadline=deadline,
                 created_at=now,
                 updated_at=now,
             )
@@ -160,9 +176,18 @@ def _current(session, document_id: str, caller: Caller) -> tuple[Document, Route
 
 
 def approve(
-    runtime: Runtime, document_id: str, caller: Caller, *, reason: str | None = None
+    runtime: Runtime,
+    document_id: str,
+    caller: Caller,
+    *,
+    reason: str | None = None,
+    placement: Placement | None = None,
 ) -> dict:
-    """The current department's member approves: its seal signs; the next one is current."""
+    """The current department's member approves: its seal signs; the next one is current.
+
+    ``placement`` (first step of a stamped route only) puts the route's stamps where the
+    officer clicked, this department's first and the later ones beneath it; the later
+    steps fill the fields the first one laid out, so they need (and take) none."""
     with runtime.db.read() as session:
         doc, step, dept = _current(session, document_id, caller)
         data = session.get(Blob, doc.blob_sha256).data
@@ -192,6 +217,7 @@ def approve(
             document_id=document_id,
             field_name=names[step.position],
             prepare=tuple(names[1:]) if step.position == 0 else (),
+            placement=placement if step.position == 0 else None,
         )
     )
     final = asyncio.run(eng.extend_to_lta(signed)) if is_last else signed
@@ -300,8 +326,13 @@ def _status(runtime: Runtime, document_id: str) -> dict:
             .where(RouteStep.document_id == document_id)
             .order_by(RouteStep.position)
         ).all()
-        current = session.get(Document, document_id).current_step
-    record["current_step"] = current
+        doc = session.get(Document, document_id)
+    record["current_step"] = doc.current_step
+    record["subject"] = doc.subject or doc.filename
+    record["note"] = doc.note
+    record["deadline"] = doc.deadline.isoformat() + "Z" if doc.deadline else None
+    record["sender"] = doc.created_by_name
+    record["stamp"] = doc.stamp
     record["steps"] = [
         {
             "position": step.position,

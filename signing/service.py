@@ -29,6 +29,7 @@ from signing.authority import ca_authority
 from signing.engine import DEFAULT_LEVEL, LEVELS, Engine, renew_archive
 from signing.models import Blob, Document, Signature
 from signing.pdfs import PARSE_ERRORS, PdfLimits, PdfRefused, open_pdf, sha256
+from signing.placement import Placement
 from signing.verify import Trust, etsi_report, verify_pdf
 
 _engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
@@ -87,15 +88,24 @@ def sign(
     actor: str | None = None,
     client_id: str | None = None,
     ip: str | None = None,
+    placement: Placement | None = None,
 ) -> tuple[bytes, str]:
-    """Sign ``data`` with department ``code``'s seal; return the signed PDF and its id."""
+    """Sign ``data`` with department ``code``'s seal; return the signed PDF and its id.
+
+    ``placement`` puts the visible stamp (with ``stamp``) where the officer clicked."""
     level = check_level(level)
     open_pdf(data, runtime.settings.max_upload_bytes, PdfLimits.of(runtime.settings))
     seal = departments.seal(runtime, code)
     document_id = new_document_id()
     signed, field = asyncio.run(
         engine(runtime).sign(
-            data, seal, level=level, stamp=stamp, reason=reason, document_id=document_id
+            data,
+            seal,
+            level=level,
+            stamp=stamp,
+            reason=reason,
+            document_id=document_id,
+            placement=placement,
         )
     )
     digest = sha256(signed)
@@ -109,6 +119,7 @@ def sign(
                 level=level,
                 sha256=digest,
                 created_by=user_id,
+                created_by_name=actor,
                 created_at=now,
                 updated_at=now,
             )

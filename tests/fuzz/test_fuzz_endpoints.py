@@ -73,6 +73,7 @@ FAMILIES = {
     "operations (issue 15, operations half)": ("ops.", "static", "idp.static"),
     "pki (issue 14)": ("certs.",),
     "signing (issue 14)": ("signing.",),
+    "workspace (issue 17, workspace half)": ("workspace.",),
 }
 #: Families whose failures are another engineer's to fix, with what was found; remove the
 #: entry once the fix is merged.
