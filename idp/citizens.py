@@ -9,7 +9,6 @@ citizen logged out of an account whose change did not happen.
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from biometrics.service import FaceService
 from config import audit
 from config.audit import AuditEvent
+from config.paging import Page, page_number
 from idp.consents import list_consents
 from idp.logout import end_all_sessions
 from idp.models import ErasedAccount, Grant, User
@@ -29,20 +29,6 @@ from idp.users import UserError, create_user, erased_name, get_user, set_passwor
 PAGE_SIZE = 25
 SIGN_IN_EVENTS = ("login.success", "login.failure", "login.throttled")
 _TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: its rows, its number (from 1) and how many there are."""
-
-    rows: list
-    number: int
-    total: int
-    size: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
 
 
 @dataclass
@@ -75,7 +61,7 @@ def search(provider: Provider, query: str = "", page: int = 1) -> Page:
                 )
             )
         total = session.scalar(select(func.count(User.id)).where(*where))
-        number = min(max(page, 1), max(1, math.ceil(total / PAGE_SIZE)))
+        number = page_number(page, total, PAGE_SIZE)
         rows = session.scalars(
             select(User)
             .where(*where)
@@ -83,7 +69,7 @@ def search(provider: Provider, query: str = "", page: int = 1) -> Page:
             .offset((number - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         ).all()
-    return Page(list(rows), number, total)
+    return Page(list(rows), number, total, PAGE_SIZE)
 
 
 def sign_ins(session: Session, username: str, limit: int | None = 20) -> list[AuditEvent]:

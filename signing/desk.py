@@ -14,31 +14,17 @@ key of the documents, so it stays fast with tens of thousands of routes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, literal, null, or_, select, union_all
 
 from config.db import utcnow
+from config.paging import Page, page_number
 from config.runtime import Runtime
 from signing.models import Department, Document, RouteStep, Signature
 
 PAGE_SIZE = 20
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: its rows, its number (from 1) and how many rows in all."""
-
-    rows: list
-    number: int
-    total: int
-    size: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
 
 
 @dataclass(frozen=True)
@@ -78,10 +64,6 @@ class RouteRow:
     current_department: str | None
 
 
-def _number(page: int, total: int) -> int:
-    return min(max(page, 1), max(1, math.ceil(total / PAGE_SIZE)))
-
-
 def _step_counts(session, ids: list[str]) -> dict[str, int]:
     if not ids:
         return {}
@@ -106,7 +88,7 @@ def inbox(runtime: Runtime, department_id: int, page: int = 1) -> Page:
         total = session.scalar(
             select(func.count()).select_from(RouteStep).join(Document, joined).where(*where)
         )
-        number = _number(page, total)
+        number = page_number(page, total, PAGE_SIZE)
         rows = session.execute(
             select(
                 Document.id,
@@ -128,6 +110,7 @@ def inbox(runtime: Runtime, department_id: int, page: int = 1) -> Page:
         [InboxRow(i, s, by, d, c, p + 1, counts.get(i, 0)) for i, s, by, d, c, p in rows],
         number,
         total,
+        PAGE_SIZE,
     )
 
 
@@ -172,7 +155,7 @@ def history(runtime: Runtime, department_id: int, query: str = "", page: int = 1
     both = union_all(steps, singles).subquery()
     with runtime.db.read() as session:
         total = session.scalar(select(func.count()).select_from(both))
-        number = _number(page, total)
+        number = page_number(page, total, PAGE_SIZE)
         rows = session.execute(
             select(both)
             .order_by(both.c.at.desc())
@@ -181,14 +164,17 @@ def history(runtime: Runtime, department_id: int, query: str = "", page: int = 1
         ).all()
     actions = {"signed": "approved", "rejected": "rejected", "single": "signed"}
     return Page(
-        [HistoryRow(d, actions[a], s, by, at, r) for d, a, s, by, at, r in rows], number, total
+        [HistoryRow(d, actions[a], s, by, at, r) for d, a, s, by, at, r in rows],
+        number,
+        total,
+        PAGE_SIZE,
     )
 
 
 def _routes(runtime: Runtime, where, page: int) -> Page:
     with runtime.db.read() as session:
         total = session.scalar(select(func.count(Document.id)).where(*where))
-        number = _number(page, total)
+        number = page_number(page, total, PAGE_SIZE)
         current = (
             select(Department.code)
             .join(RouteStep, RouteStep.department_id == Department.id)
@@ -220,6 +206,7 @@ def _routes(runtime: Runtime, where, page: int) -> Page:
         ],
         number,
         total,
+        PAGE_SIZE,
     )
 
 

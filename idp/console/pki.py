@@ -22,6 +22,7 @@ from certs import listing, profiles
 from certs.authority import REASONS, AuthorityError, authority
 from certs.ocsp import responder
 from config.db import utcnow
+from config.paging import Page
 from idp.console.gate import console_blueprint, page_number, provider, refusal, requires, who
 from idp.i18n import translate
 from idp.keys import max_token_lifetime, rotate
@@ -32,12 +33,6 @@ bp = console_blueprint("console_pki", __name__, "/admin/pki")
 PAGE_SIZE = 25
 PROFILE_FILTERS = ("ca", *profiles.PUBLIC)
 _MAX_CSR = 64 * 1024
-
-
-class _Page:
-    def __init__(self, rows, number: int, total: int) -> None:
-        self.rows, self.number, self.total = rows, number, total
-        self.pages = max(1, -(-total // PAGE_SIZE))
 
 
 def _ca():
@@ -61,7 +56,7 @@ def index():
     )
     return render_template(
         "console/pki.html",
-        page=_Page(rows, number, total),
+        page=Page(rows, number, total, PAGE_SIZE),
         profile=profile,
         status=status,
         profiles=PROFILE_FILTERS,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, url_for
 
+from config.paging import Page
 from config.runtime import Runtime
 from signing import desk
 from signing.departments import DepartmentError
@@ -61,7 +62,7 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
         return translate(text, **values)
 
     @bp.app_template_global("routes_concerning")
-    def _routes_concerning(citizen_id: int) -> desk.Page:
+    def _routes_concerning(citizen_id: int) -> Page:
         return desk.concerning(runtime, citizen_id)
 
     @bp.get("/")
