@@ -37,6 +37,7 @@ picture matches (a shifted copy of one photo read as a blink), and a blink shows
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass
 
@@ -56,9 +57,14 @@ PARALLAX_MIN = 0.055
 
 #: dlib's 68 points, each mapped to its mirror image's point (left and right swapped).
 MIRROR = np.array(
-    [*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31]
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+    [
+        *range(16, -1, -1),  # jaw
+        *range(26, 16, -1),  # brows
+        *(27, 28, 29, 30, 35, 34, 33, 32, 31),  # nose
+        *(45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40),  # eyes
+        *(54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55),  # outer lips
+        *(64, 63, 62, 61, 60, 67, 66, 65),  # inner lips
+    ]
 )
 _NOSE = np.arange(27, 36)
 _REST = np.setdiff1d(np.arange(68), _NOSE)
@@ -162,7 +168,7 @@ def observe(
     faces = [engine.find_face(p) for p in pixels]
     hashes = [perceptual_hash(p, f.landmarks) for p, f in zip(pixels, faces, strict=True)]
     encodings = [f.encoding for f in faces]
-    steps = [float(np.linalg.norm(a - b)) for a, b in zip(encodings, encodings[1:])]
+    steps = [float(np.linalg.norm(a - b)) for a, b in itertools.pairwise(encodings)]
     if max(steps) > continuity:
         return Observation(False, "face_changed", [], hashes)
     landmarks = [f.landmarks for f in faces]

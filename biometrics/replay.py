@@ -1,8 +1,9 @@
 """The replay cache: perceptual hashes of every frame a citizen's face checks received.
 
 A check whose frames are the same as, or nearly the same as (within :data:`NEAR_BITS` of
-256 bits: a copy re-encoded or re-lit), a frame of an earlier attempt is refused: a live camera does not deliver the same picture twice. Kept in Redis
-per citizen for :data:`KEEP_SECONDS`, at most :data:`KEEP_FRAMES` hashes.
+256 bits: a copy re-encoded or re-lit), a frame of an earlier attempt is refused: a live
+camera does not deliver the same picture twice. Kept in Redis per citizen for
+:data:`KEEP_SECONDS`, at most :data:`KEEP_FRAMES` hashes.
 
 Measured on ``../shared/face-video``: neighbouring frames of a real head turn differ by
 16 to 100 bits; copies re-encoded or re-lit mostly by under 12. Copies with noise added,

@@ -4,6 +4,8 @@ that passes them."""
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -230,5 +232,5 @@ def test_another_citizens_challenge_cannot_be_used(enrolled, video):
 
 def test_a_random_sequence_has_at_least_two_alternating_turns():
     drawn = {liveness.random_actions() for _ in range(200)}
-    assert all(len(s) >= 2 and all(a != b for a, b in zip(s, s[1:])) for s in drawn)
+    assert all(len(s) >= 2 and all(a != b for a, b in itertools.pairwise(s)) for s in drawn)
     assert len(drawn) >= 4
