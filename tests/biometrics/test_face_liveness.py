@@ -79,8 +79,8 @@ def _landmarks(pixels: np.ndarray) -> np.ndarray:
 
 def test_a_real_head_turn_moves_the_nose_in_depth_beyond_any_planar_map(video):
     facing = _landmarks(video.facing)
-    for turned in (114, 127):
-        assert liveness.parallax(facing, _landmarks(video.frames[turned])) >= (
+    for turned, sign in ((114, 1.0), (127, -1.0)):
+        assert liveness.parallax(facing, _landmarks(video.frames[turned]), sign) >= (
             liveness.PARALLAX_MIN
         )
 
@@ -94,7 +94,9 @@ def test_every_planar_warp_of_one_frame_is_explained_by_a_homography(video, fami
         except FaceError:  # warped out of a usable face: refused before any depth check
             continue
         measured += 1
-        assert liveness.parallax(facing, warped) < liveness.PARALLAX_MIN, (family, amount)
+        for sign in (1.0, -1.0):
+            shift = liveness.parallax(facing, warped, sign)
+            assert shift < liveness.PARALLAX_MIN, (family, amount, sign)
     assert measured >= 2
 
 
