@@ -258,9 +258,9 @@ def test_one_ordinary_photo_warped_into_head_turns_does_not_pass_the_face_step(o
     """The attacker has the password and one photo of the victim (not the one on file)."""
     import cv2
     import numpy as np
+    from face_samples import jpeg
 
     from biometrics.engine import decode
-    from face_samples import jpeg
 
     username = create_user(op)
     op.cli("faces", "enroll", username, str(FACES / "obama_2.jpg"), "--provenance", "authoritative")
