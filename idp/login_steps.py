@@ -245,4 +245,7 @@ def password_message(exc: UserError) -> str:
         return "The password is too long."
     if text.startswith("choose a password other than"):
         return "Choose a password other than the temporary one."
+    if text.startswith("password is too easy to guess: "):  # issue 13: zxcvbn's reason
+        reason = text.removeprefix("password is too easy to guess: ")
+        return f"This password is too easy to guess: {reason}."
     return text
