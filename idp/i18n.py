@@ -421,7 +421,6 @@ ZH = {
     "This password is too easy to guess: it is a keyboard pattern such as qwerty.": "此密码太容易被猜到：它是 qwerty 这样的键盘排列。",
     "This password is too easy to guess: it is a date.": "此密码太容易被猜到：它是一个日期。",
     "This password is too easy to guess: it is too short or too simple; use several unusual words.": "此密码太容易被猜到：太短或太简单；请使用几个不常见的词。",
-    "Too many attempts from this browser. Try again in {minutes} minutes.": "此浏览器尝试次数过多。请在 {minutes} 分钟后重试。",
 }
 
 

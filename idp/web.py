@@ -26,7 +26,7 @@ from config import audit, metrics
 from config.audit import AuditEvent
 from config.outbound import OutboundError, is_uri_text
 from config.runtime import Runtime
-from idp import face_counter, face_step, login_steps, registration
+from idp import face_counter, face_step, login_devices, login_steps, registration
 from idp import logout as logout_service
 from idp.client_metadata import PASSWORD_ACR, TOTP_ACR, localized
 from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
@@ -368,7 +368,10 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         username = (request.form.get("username") or "").strip().lower()[:64]
         password = request.form.get("password") or ""
         ip = client_ip()
-        wait, failed_before = provider.login_throttle.check(username, ip)
+        # Issue 13: a browser this account signed in from before has failures of its own.
+        cookie = request.cookies.get(login_devices.COOKIE)
+        device = login_devices.trusted(settings, cookie, username)
+        wait, failed_before = provider.login_throttle.check(username, ip, device)
         if wait:
             with provider.db.write() as s:
                 audit.record(s, "login.throttled", subject=username, ip=ip)
@@ -383,7 +386,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         user = provider.sign_in_records(username=username) if username else None
         ok = provider.passwords.verify(user.password_hash if user else None, password[:1024])
         if not ok or user is None or user.disabled:
-            provider.login_throttle.failure(username, ip)
+            provider.login_throttle.failure(username, ip, device)
             metrics.login("pwd", "failure")
             with provider.db.write() as s:
                 audit.record(
@@ -395,7 +398,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 )
             return login_page(username, translate("Wrong username or password.")), 401
         if failed_before:
-            provider.login_throttle.success(username)
+            provider.login_throttle.success(username, device)
         metrics.login("pwd", "success")
         if provider.passwords.needs_rehash(user.password_hash):
             rehashed = provider.passwords.hash(password)  # before the write: SQLite locks it all
@@ -410,10 +413,11 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         # operator's temporary one, comes before the session (idp/login_steps.py).
         step = login_steps.continue_after_password(provider, user, needs_totp=bool(user.has_totp))
         if step is not None:
-            return step
+            return remember_device(step, cookie, user.username)
         old = current_sso()
         if old is not None:
             logout_service.end_session(provider, old.sid, reason="new_login")
+        login_steps.rotate_browser_session()  # issue 13: new CSRF token and flow cookie
         secret, _ = provider.sso.create(
             user_id=user.id,
             username=user.username,
@@ -428,7 +432,19 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             if args.get("client_id")
             else login_steps.safe_next(args.get("next")) or url_for("idp.account")  # issue 17
         )
-        return set_sso_cookie(redirect(target), secret)
+        return remember_device(set_sso_cookie(redirect(target), secret), cookie, user.username)
+
+    def remember_device(response: Response, cookie: str | None, username: str) -> Response:
+        response.set_cookie(
+            login_devices.COOKIE,
+            login_devices.remember(settings, cookie, username),
+            max_age=login_devices.MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.secure_cookies,
+            path="/login",
+        )
+        return response
 
     face_step.install(bp, provider, server, error_redirect)
     face_counter.install(bp, provider, require_token)  # issue 13: officers at a counter
