@@ -65,10 +65,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "To change your face settings, first pass a face check with a face already registered.",
         "要更改人脸设置，请先使用已登记的人脸通过一次人脸验证。",
     ),
-    "already_enrolled": (
-        "A face is already registered. Pass a face check with it to add or replace one.",
-        "已登记人脸。请先用它通过人脸验证，再添加或更换。",
-    ),
     "proofed_needed": (
         "This service needs a face registered in person at a counter. Please visit one once.",
         "此服务需要在柜台现场登记的人脸。请前往柜台登记一次。",

@@ -20,13 +20,17 @@ KEEP_FRAMES = 480
 KEEP_SECONDS = 30 * 24 * 3600
 
 
+def near(hashes: list[int], earlier: list[int]) -> bool:
+    """Whether any of ``hashes`` is within :data:`NEAR_BITS` of any of ``earlier``."""
+    return any((new ^ old).bit_count() <= NEAR_BITS for new in hashes for old in earlier)
+
+
 class Seen:
     def __init__(self, redis_client: redis.Redis, user_id: int) -> None:
         self.r, self.key = redis_client, f"face:seen:{user_id}"
 
     def any_seen(self, hashes: list[int]) -> bool:
-        earlier = [int(h, 16) for h in self.r.lrange(self.key, 0, -1)]
-        return any((new ^ old).bit_count() <= NEAR_BITS for new in hashes for old in earlier)
+        return near(hashes, [int(h, 16) for h in self.r.lrange(self.key, 0, -1)])
 
     def remember(self, hashes: list[int]) -> None:
         if not hashes:
