@@ -53,6 +53,15 @@ def face_message(exc: FaceError) -> str:
     return exc.message_zh if current_locale() == "zh-CN" else exc.message_en
 
 
+def asked_levels(client, params) -> list[str]:
+    """The levels a service asks for: the request's ``acr_values``, else the client's
+    registered ``default_acr_values``."""
+    asked = (params.get("acr_values") or "").split()
+    if not asked and client is not None:
+        asked = list(client.metadata.get("default_acr_values", []))
+    return asked
+
+
 def satisfies(sso: SsoSession, level: str) -> bool:
     """Whether the session proves ``level`` (see the module's rules)."""
     if level == FACE_ACR:
@@ -154,7 +163,8 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             "ip": request.remote_addr,
             "client_id": params.get("client_id"),
         }
-        wants_proofed = FACE_ACR in (params.get("acr_values") or "").split()
+        client = provider.clients.get(params["client_id"]) if params.get("client_id") else None
+        wants_proofed = FACE_ACR in asked_levels(client, params)
         usable = (
             faces.has_proofed(sso.user_id) if wants_proofed else faces.has_template(sso.user_id)
         )

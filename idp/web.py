@@ -145,11 +145,6 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return error_redirect(target, error, description, params.get("state"))
         return oauth_error_response(OAuth2Error(description, error=error))
 
-    def asked_acrs(client, params) -> list[str]:
-        return (params.get("acr_values") or "").split() or client.metadata.get(
-            "default_acr_values", []
-        )
-
     # -- discovery ---------------------------------------------------------------------
 
     browser_callable = {"idp.discovery", "idp.jwks", "idp.userinfo"}
@@ -232,7 +227,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return redirect(url_for("idp.login", **_without(params, "prompt", "login")))
         # Issue 13: each level the service (or the citizen's "always check my face") needs,
         # weakest first, through the step that proves it.
-        for level in face_step.needed_levels(asked_acrs(client, params), user.always_face):
+        for level in face_step.needed_levels(
+            face_step.asked_levels(client, params), user.always_face
+        ):
             if face_step.satisfies(sso, level):
                 continue
             if "none" in prompts:
@@ -302,7 +299,9 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         end_user = EndUser.from_session(sso, scopes)
         # Issues 13, 17: the strongest level this service asked for that the session proves
         # (a face session that also gave a code answers an acr=totp request with totp).
-        end_user.acr = face_step.strongest(sso, asked_acrs(grant.request.client, request.values))
+        end_user.acr = face_step.strongest(
+            sso, face_step.asked_levels(grant.request.client, request.values)
+        )
         response = server.create_authorization_response(grant_user=end_user, grant=grant)
         location = response.headers.get("Location")
         if location:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from face_samples import FACING, Video, jpeg, photo
 
+from bench.liveness import FAMILIES, warp
 from biometrics import engine, liveness
 from biometrics.errors import FaceError
 from biometrics.models import COUNTER
@@ -34,43 +35,6 @@ def _code(call) -> str:
     with pytest.raises(FaceError) as info:
         call()
     return info.value.code
-
-
-def warp(pixels: np.ndarray, family: str, amount: float) -> np.ndarray:
-    """One of the 2D transforms an attacker applies to a still photo; ``amount`` in 0..1."""
-    h, w = pixels.shape[:2]
-    centre = (w / 2, h / 2)
-    if family == "shift":
-        matrix = np.float32([[1, 0, 20 * amount], [0, 1, -10 * amount]])
-    elif family == "rotation":
-        matrix = cv2.getRotationMatrix2D(centre, 15 * amount, 1)
-    elif family == "scale":
-        matrix = cv2.getRotationMatrix2D(centre, 0, 1 + 0.2 * amount)
-    elif family == "stretch":
-        s = 1 - 0.3 * amount
-        matrix = np.float32([[s, 0, (1 - s) * w / 2], [0, 1, 0]])
-    elif family == "perspective":
-        d = 0.15 * amount * w
-        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-        dst = np.float32([[0, 0], [w, d], [w, h - d], [0, h]])
-        return cv2.warpPerspective(
-            pixels, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REFLECT
-        )
-    elif family == "mirror":
-        return pixels[:, ::-1].copy() if amount > 0 else pixels.copy()
-    elif family == "brightness":
-        return np.clip(pixels * (1 + 0.4 * amount), 0, 255).astype(np.uint8)
-    elif family == "noise":
-        noise = np.random.default_rng(int(abs(amount) * 100)).normal(
-            0, 10 * abs(amount), pixels.shape
-        )
-        return np.clip(pixels + noise, 0, 255).astype(np.uint8)
-    else:
-        raise ValueError(family)
-    return cv2.warpAffine(pixels, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-
-
-FAMILIES = ("shift", "rotation", "scale", "stretch", "perspective", "mirror", "brightness", "noise")
 
 
 def _landmarks(pixels: np.ndarray) -> np.ndarray:

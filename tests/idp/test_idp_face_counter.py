@@ -13,37 +13,23 @@ from click.testing import CliRunner
 from biometrics.service import FaceService
 from config.audit import AuditEvent
 from idp.cli import main
-from idp.passwords import Passwords
 from idp.tokens import mint_access_token
-from idp.users import create_user
 from signing import departments
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "biometrics"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "signing"))
 from face_samples import FACES
-
-PASSWORD = "a long and unusual passphrase 7"
-
-
-def _user(runtime, username: str) -> int:
-    with runtime.db.write() as session:
-        return create_user(
-            session,
-            Passwords(runtime.settings),
-            username,
-            name=username,
-            email=f"{username}@example.org",
-            password=PASSWORD,
-        ).id
+from pades_checks import add_user
 
 
 @pytest.fixture
 def counter(runtime):
     """The PSB counter with officer zhang.wei, and citizen li.na."""
     departments.create(runtime, "PSB", "上海市公安局", "Shanghai Public Security Bureau")
-    officer = _user(runtime, "zhang.wei")
+    officer = add_user(runtime, "zhang.wei")
     departments.add_member(runtime, "PSB", officer, "zhang.wei")
-    _user(runtime, "wang.fang")  # a citizen, not an officer
-    return _user(runtime, "li.na")
+    add_user(runtime, "wang.fang")  # a citizen, not an officer
+    return add_user(runtime, "li.na")
 
 
 def _enrol(client, token: str, department: str = "PSB", username: str = "li.na"):

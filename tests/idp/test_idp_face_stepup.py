@@ -57,6 +57,17 @@ def _follow(browser: Browser, response, stop_at: str | None):
     return response
 
 
+def _account_face(browser: Browser, page, step: str, photo: bytes | None = None):
+    """Post one of the account page's face buttons (with a photo for enroll/replace)."""
+    return browser.http.post(
+        f"{browser.server.url}/account/face",
+        data={"csrf_token": _csrf(page), "step": step},
+        files={"photo": ("face.jpg", photo, "image/jpeg")} if photo else None,
+        allow_redirects=False,
+        timeout=60,
+    )
+
+
 def _start(browser: Browser, page):
     """Press Start on the face page: only then are the actions shown."""
     assert "data-actions" not in page.text
@@ -158,13 +169,7 @@ def test_a_password_only_session_cannot_replace_or_delete_the_face(op, portrait)
     account = browser.navigate(f"{op.url}/account")
     assert "first check your face" in account.text
     for step in ("delete", "replace", "enroll", "never"):
-        refused = browser.http.post(
-            f"{op.url}/account/face",
-            data={"csrf_token": _csrf(account), "step": step},
-            files={"photo": ("me.jpg", (FACES / "obama_2.jpg").read_bytes(), "image/jpeg")},
-            allow_redirects=False,
-            timeout=60,
-        )
+        refused = _account_face(browser, account, step, (FACES / "obama_2.jpg").read_bytes())
         assert refused.status_code == 403, (step, refused.status_code)
         assert "first pass a face check" in refused.text
     verdict = op.cli("faces", "verify", username, str(portrait), "--json")
@@ -177,29 +182,19 @@ def test_always_check_my_face_gates_the_account_page_of_a_password_session(op, v
     browser = Browser(op)
     browser.sign_in(username)
     account = browser.navigate(f"{op.url}/account")
-    browser.http.post(
-        f"{op.url}/account/face", data={"csrf_token": _csrf(account), "step": "always"}
-    )
+    _account_face(browser, account, "always")
     attacker = Browser(op)  # the password alone, in another browser
     attacker.sign_in(username)
     page = attacker.navigate(f"{op.url}/account")
     assert "Start the face check" in page.text, "the account page opened on a password"
-    refused = attacker.http.post(
-        f"{op.url}/account/face",
-        data={"csrf_token": _csrf(page), "step": "never"},
-        allow_redirects=False,
-    )
+    refused = _account_face(attacker, page, "never")
     assert refused.is_redirect and "/login/face" in refused.headers["Location"]
     # The owner passes the check and may then turn it off; the change is listed.
     page = face_check(
         browser, browser.navigate(f"{op.url}/login/face?next=/account"), video.perform
     )
     assert "Changes to how you sign in" in page.text
-    done = browser.http.post(
-        f"{op.url}/account/face",
-        data={"csrf_token": _csrf(page), "step": "never"},
-        allow_redirects=False,
-    )
+    done = _account_face(browser, page, "never")
     assert done.is_redirect
     changes = browser.navigate(f"{op.url}/account").text.split("Changes to how you sign in")[1]
     assert changes.count("Face check at every sign-in changed") == 2
@@ -214,13 +209,7 @@ def test_after_a_fresh_face_check_the_citizen_replaces_the_face(op, video, portr
         browser, browser.navigate(f"{op.url}/login/face?next=/account"), video.perform
     )
     assert "Register my face" in page.text
-    replaced = browser.http.post(
-        f"{op.url}/account/face",
-        data={"csrf_token": _csrf(page), "step": "replace"},
-        files={"photo": ("new.jpg", video.jpeg(121), "image/jpeg")},
-        allow_redirects=False,
-        timeout=60,
-    )
+    replaced = _account_face(browser, page, "replace", video.jpeg(121))
     assert replaced.is_redirect, replaced.text[-300:]
     account = browser.navigate(f"{op.url}/account").text
     assert account.count("registered by you") == 1 and "from an official photo" not in account
@@ -232,25 +221,14 @@ def test_a_first_self_registration_does_not_pass_a_face_check_in_the_same_sessio
     browser = Browser(op)
     browser.sign_in(username)
     account = browser.navigate(f"{op.url}/account")
-    added = browser.http.post(
-        f"{op.url}/account/face",
-        data={"csrf_token": _csrf(account), "step": "enroll"},
-        files={"photo": ("me.jpg", video.enrolment_photo(), "image/jpeg")},
-        allow_redirects=False,
-        timeout=60,
-    )
+    added = _account_face(browser, account, "enroll", video.enrolment_photo())
     assert added.is_redirect
     page = face_check(
         browser, browser.navigate(f"{op.url}/login/face?next=/account"), video.perform
     )
     assert page.status_code == 400 and "No face is registered" in page.text
-    again = browser.http.post(  # and a second face cannot be added on the strength of it
-        f"{op.url}/account/face",
-        data={"csrf_token": _csrf(page), "step": "enroll"},
-        files={"photo": ("other.jpg", (FACES / "obama_2.jpg").read_bytes(), "image/jpeg")},
-        allow_redirects=False,
-        timeout=60,
-    )
+    # and a second face cannot be added on the strength of it
+    again = _account_face(browser, page, "enroll", (FACES / "obama_2.jpg").read_bytes())
     assert again.status_code == 403
 
 
