@@ -13,8 +13,9 @@ import click
 from sqlalchemy import text
 
 from biometrics.errors import FaceError
+from biometrics.models import AUTHORITATIVE, SELF
 from biometrics.pool import INLINE
-from biometrics.service import FaceService
+from biometrics.service import EnrolmentResult, FaceService
 from config.cli import CliError, emit, json_option, pass_runtime
 from config.runtime import Runtime
 
@@ -43,19 +44,39 @@ def faces() -> None:
 @faces.command("enroll")
 @click.argument("username")
 @click.argument("image", type=_IMAGE)
+@click.option(
+    "--provenance",
+    type=click.Choice([AUTHORITATIVE, SELF]),
+    required=True,
+    help="authoritative: IMAGE comes from an official register (ID card, passport), so a "
+    "match proves the citizen (acr=face); self: a photo the citizen sent (acr=face-self). "
+    "Counter enrolment is `onetrip faces counter`.",
+)
 @json_option
 @pass_runtime
-def enroll(runtime: Runtime, username: str, image: Path, as_json: bool) -> None:
-    """Add the face in IMAGE as a template of USERNAME (exactly one face must show)."""
+def enroll(runtime: Runtime, username: str, image: Path, provenance: str, as_json: bool) -> None:
+    """Import the face in IMAGE as a template of USERNAME (exactly one face must show)."""
     user_id = _user_id(runtime, username)
     try:
-        result = FaceService(runtime, INLINE).enroll(user_id, image.read_bytes(), actor="cli")
+        result = FaceService(runtime, INLINE).enroll(
+            user_id, image.read_bytes(), provenance=provenance, actor="cli"
+        )
     except FaceError as exc:
         raise CliError(f"{image}: {exc}", BAD_INPUT) from None
+    _enrolled(username, image, result, as_json)
+
+
+def _enrolled(username: str, image: Path, result: EnrolmentResult, as_json: bool) -> None:
     emit(
-        {"username": username, "template_id": result.template_id, "templates": result.templates},
+        {
+            "username": username,
+            "template_id": result.template_id,
+            "templates": result.templates,
+            "provenance": result.provenance,
+        },
         as_json,
-        text=f"enrolled {image} for {username} ({result.templates} template(s))",
+        text=f"enrolled {image} for {username} as {result.provenance} "
+        f"({result.templates} template(s))",
     )
 
 

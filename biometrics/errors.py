@@ -57,6 +57,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The camera pictures did not arrive complete. Please try again.",
         "未完整收到摄像头画面。请重试。",
     ),
+    "replayed": (
+        "These camera pictures were already used in an earlier check. Please do the check live.",
+        "这些画面已在之前的验证中使用过。请现场完成验证。",
+    ),
+    "fresh_face_needed": (
+        "To change your face settings, first pass a face check with a face already registered.",
+        "要更改人脸设置，请先使用已登记的人脸通过一次人脸验证。",
+    ),
+    "proofed_needed": (
+        "This service needs a face registered in person at a counter. Please visit one once.",
+        "此服务需要在柜台现场登记的人脸。请前往柜台登记一次。",
+    ),
 }
 
 

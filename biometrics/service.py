@@ -25,18 +25,20 @@ the benchmark's method on it.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from biometrics import engine, liveness
+from biometrics import engine, liveness, replay
 from biometrics.errors import FaceError
-from biometrics.models import MODEL, FaceTemplate
+from biometrics.models import MODEL, PROOFED, PROVENANCES, SELF, FaceTemplate
 from biometrics.pool import Runner, shared_runner
 from config import audit, metrics
 from config.runtime import Runtime
@@ -51,31 +53,64 @@ MAX_TEMPLATES = 10
 class EnrolmentResult:
     template_id: int
     templates: int  # how many the citizen now has
+    provenance: str
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """The outcome of a check. ``provenance`` is that of the templates the face matched:
+    a proofed one when any proofed template matched, else ``self``; None without a match."""
+
     match: bool
     distance: float
     threshold: float
+    provenance: str | None = None
+
+    @property
+    def proofed(self) -> bool:
+        return self.provenance in PROOFED
 
     def as_dict(self) -> dict:
         return {
             "match": self.match,
             "distance": round(self.distance, 4),
             "threshold": self.threshold,
+            "provenance": self.provenance,
         }
 
 
 @dataclass(frozen=True)
 class Challenge:
     id: str
-    action: str  # one of liveness.ACTIONS
+    actions: tuple[str, ...]  # liveness.ACTIONS, in the order to perform them
     expires_at: float  # Unix time
+
+
+@dataclass(frozen=True)
+class _Template:
+    id: int
+    provenance: str
+    encoding: np.ndarray
 
 
 def _purpose(user_id: int) -> str:
     return f"face-template:{user_id}"
+
+
+def _seal_encoding(settings, user_id: int, encoding: np.ndarray) -> tuple[bytes, bytes]:
+    """(ciphertext, wrapped data key): the encoding under a fresh key of its own."""
+    key, nonce = AESGCM.generate_key(256), os.urandom(12)
+    aad = _purpose(user_id).encode()
+    sealed = nonce + AESGCM(key).encrypt(nonce, encoding.astype("<f8").tobytes(), aad)
+    return sealed, seal(settings, _purpose(user_id), key)
+
+
+def _open_encoding(settings, user_id: int, sealed: bytes, wrapped: bytes | None) -> np.ndarray:
+    if wrapped is None:  # a template stored before per-template keys
+        return np.frombuffer(unseal(settings, _purpose(user_id), sealed), "<f8")
+    key = unseal(settings, _purpose(user_id), wrapped)
+    plain = AESGCM(key).decrypt(sealed[:12], sealed[12:], _purpose(user_id).encode())
+    return np.frombuffer(plain, "<f8")
 
 
 class FaceService:
@@ -97,16 +132,34 @@ class FaceService:
     # Templates -------------------------------------------------------------------------
 
     def enroll(
-        self, user_id: int, image: bytes, *, actor: str | None = None, ip: str | None = None
+        self,
+        user_id: int,
+        image: bytes,
+        *,
+        provenance: str = SELF,
+        actor: str | None = None,
+        ip: str | None = None,
+        **details,
     ) -> EnrolmentResult:
-        """Add the one face in ``image`` as a template; nothing is stored on any refusal."""
+        """Add the one face in ``image`` as a template of ``provenance``; nothing is
+        stored on any refusal. Who may enrol which provenance is the caller's rule (an
+        officer at a counter, the operator, the citizen after a fresh face check);
+        ``details`` (e.g. ``department``) go into the audit event."""
+        if provenance not in PROVENANCES:
+            raise ValueError(f"unknown provenance {provenance!r}")
         face = self.runner.run(engine.analyse, image, self.settings.max_image_pixels)
-        blob = seal(self.settings, _purpose(user_id), face.encoding.astype("<f8").tobytes())
+        sealed, wrapped = _seal_encoding(self.settings, user_id, face.encoding)
         with self.runtime.db.write() as session:
             count = session.scalar(select(func.count()).where(FaceTemplate.user_id == user_id))
             if count >= MAX_TEMPLATES:
                 raise FaceError("too_many_templates")
-            row = FaceTemplate(user_id=user_id, model=MODEL, sealed=blob)
+            row = FaceTemplate(
+                user_id=user_id,
+                model=MODEL,
+                provenance=provenance,
+                sealed=sealed,
+                wrapped_key=wrapped,
+            )
             session.add(row)
             session.flush()
             audit.record(
@@ -116,8 +169,10 @@ class FaceService:
                 subject=_subject(session, user_id),
                 ip=ip,
                 template=row.id,
+                provenance=provenance,
+                **details,
             )
-            return EnrolmentResult(row.id, count + 1)
+            return EnrolmentResult(row.id, count + 1, provenance)
 
     def has_template(self, user_id: int) -> bool:
         return self.count(user_id) > 0
@@ -126,25 +181,54 @@ class FaceService:
         with self.runtime.db.read() as session:
             return session.scalar(select(func.count()).where(FaceTemplate.user_id == user_id))
 
+    def has_proofed(self, user_id: int) -> bool:
+        """Whether a match can prove the citizen's identity (a counter or authoritative
+        template is on file)."""
+        with self.runtime.db.read() as session:
+            return bool(
+                session.scalar(
+                    select(func.count()).where(
+                        FaceTemplate.user_id == user_id, FaceTemplate.provenance.in_(PROOFED)
+                    )
+                )
+            )
+
     def describe(self, user_id: int) -> list[dict]:
         """What is stored about the citizen's templates, never the templates themselves
-        (for the citizen's data export)."""
+        (for the citizen's data export and account page)."""
         with self.runtime.db.read() as session:
             rows = session.execute(
-                select(FaceTemplate.id, FaceTemplate.model, FaceTemplate.created_at)
+                select(
+                    FaceTemplate.id,
+                    FaceTemplate.model,
+                    FaceTemplate.provenance,
+                    FaceTemplate.created_at,
+                )
                 .where(FaceTemplate.user_id == user_id)
                 .order_by(FaceTemplate.id)
             ).all()
         return [
-            {"id": i, "model": model, "created_at": at.isoformat() + "Z"} for i, model, at in rows
+            {"id": i, "model": model, "provenance": prov, "created_at": at.isoformat() + "Z"}
+            for i, model, prov, at in rows
         ]
 
-    def delete(self, user_id: int, *, actor: str | None = None, ip: str | None = None) -> int:
-        """Delete every template of the citizen; returns how many there were."""
+    def delete(
+        self,
+        user_id: int,
+        *,
+        template_id: int | None = None,
+        actor: str | None = None,
+        ip: str | None = None,
+    ) -> int:
+        """Delete one template (``template_id``) or every template of the citizen; returns
+        how many went. The rows take their data keys with them, and on SQLite the freed
+        pages are zeroed (``secure_delete``) and the WAL is emptied into the database, so
+        nothing of them stays in the files or in a backup taken afterwards."""
+        where = [FaceTemplate.user_id == user_id]
+        if template_id is not None:
+            where.append(FaceTemplate.id == template_id)
         with self.runtime.db.write() as session:
-            gone = session.execute(
-                delete(FaceTemplate).where(FaceTemplate.user_id == user_id)
-            ).rowcount
+            gone = session.execute(delete(FaceTemplate).where(*where)).rowcount
             if gone:
                 audit.record(
                     session,
@@ -153,26 +237,40 @@ class FaceService:
                     subject=_subject(session, user_id),
                     ip=ip,
                     templates=gone,
+                    template=template_id,
                 )
-            return gone
+        if gone and self.runtime.db.is_sqlite:
+            with self.runtime.db.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone
 
-    def _templates(self, user_id: int) -> np.ndarray:
+    def _templates(self, user_id: int, exclude: Collection[int] = ()) -> list[_Template]:
         with self.runtime.db.read() as session:
-            blobs = session.scalars(
-                select(FaceTemplate.sealed).where(
-                    FaceTemplate.user_id == user_id, FaceTemplate.model == MODEL
-                )
+            rows = session.execute(
+                select(
+                    FaceTemplate.id,
+                    FaceTemplate.provenance,
+                    FaceTemplate.sealed,
+                    FaceTemplate.wrapped_key,
+                ).where(FaceTemplate.user_id == user_id, FaceTemplate.model == MODEL)
             ).all()
-        if not blobs:
+        found = [
+            _Template(i, prov, _open_encoding(self.settings, user_id, sealed, wrapped))
+            for i, prov, sealed, wrapped in rows
+            if i not in exclude
+        ]
+        if not found:
             raise FaceError("no_template")
-        return np.stack(
-            [np.frombuffer(unseal(self.settings, _purpose(user_id), b), "<f8") for b in blobs]
-        )
+        return found
 
     # Verification ----------------------------------------------------------------------
 
+    def retry_after(self, user_id: int, ip: str | None = None) -> int:
+        """Seconds until face checks are allowed again for this account (0: now)."""
+        return self.throttle.retry_after(str(user_id), ip)
+
     def _guard(self, user_id: int, **context) -> None:
-        if self.throttle.retry_after(str(user_id), context.get("ip")):
+        if self.retry_after(user_id, context.get("ip")):
             with self.runtime.db.write() as session:
                 audit.record(
                     session, "face.throttled", subject=_subject(session, user_id), **context
@@ -180,17 +278,39 @@ class FaceService:
             raise FaceError("throttled")
 
     def _decide(
-        self, user_id: int, templates: np.ndarray, probes: Sequence[np.ndarray], how: str, **context
+        self,
+        user_id: int,
+        templates: list[_Template],
+        probes: Sequence[np.ndarray],
+        how: str,
+        **context,
     ) -> Verdict:
-        """Every probe must match some template; audit and count the outcome."""
-        distance = max(float(engine.distances(templates, p).min()) for p in probes)
-        verdict = Verdict(distance <= self.threshold, distance, self.threshold)
-        self._conclude(user_id, verdict.match, how, distance=round(distance, 4), **context)
+        """Every probe must match the same group of templates (proofed first, then self);
+        audit and count the outcome."""
+        scored = []
+        for group in (PROOFED, {SELF}):  # a proofed match wins over a self one
+            rows = [t.encoding for t in templates if t.provenance in group]
+            if rows:
+                stacked = np.stack(rows)
+                distance = max(float(engine.distances(stacked, p).min()) for p in probes)
+                scored.append((distance, group))
+        matching = [(d, g) for d, g in scored if d <= self.threshold]
+        distance, group = matching[0] if matching else min(scored, key=lambda s: s[0])
+        match = bool(matching)
+        provenance = None
+        if match:
+            provenance = next(t.provenance for t in templates if t.provenance in group)
+        verdict = Verdict(match, distance, self.threshold, provenance)
+        self._conclude(
+            user_id, match, how, distance=round(distance, 4), provenance=provenance, **context
+        )
         return verdict
 
-    def _conclude(self, user_id: int, success: bool, how: str, **details) -> None:
+    def _conclude(self, user_id: int, success: bool, how: str, *, count: bool = True, **details):
+        """Audit the outcome; a success clears the account's failures, a failure counts
+        (unless the attempt was counted already, when its challenge was started)."""
         event = "face.verify.success" if success else "face.verify.failure"
-        metrics.face_verification(how, success)
+        metrics.face_verification(how.partition(":")[0], success)
         actor, ip, client_id = (details.pop(k, None) for k in ("actor", "ip", "client_id"))
         with self.runtime.db.write() as session:
             audit.record(
@@ -206,11 +326,12 @@ class FaceService:
             )
         if success:
             self.throttle.success(str(user_id))
-        else:
+        elif count:
             self.throttle.failure(str(user_id), ip)
 
     def verify(self, user_id: int, image: bytes, **context) -> Verdict:
-        """Compare the one face in ``image`` with the citizen's templates.
+        """Compare the one face in ``image`` with the citizen's templates (no liveness:
+        the operator's CLI, never a login).
 
         ``context`` (``actor``, ``ip``, ``client_id``) goes into the audit log. A photo
         that cannot be used (no face, ...) raises :class:`FaceError` and counts as nothing;
@@ -228,48 +349,87 @@ class FaceService:
         return f"face:challenge:{challenge_id}"
 
     def start_challenge(self, user_id: int, **context) -> Challenge:
-        """A random action to perform within CHALLENGE_TTL seconds, usable once."""
+        """A random sequence of actions to perform within CHALLENGE_TTL seconds, usable
+        once. Starting one counts as an attempt towards the throttle (a success clears
+        it), so reloading until a convenient sequence comes up costs attempts."""
         self._guard(user_id, **context)
         if not self.has_template(user_id):
             raise FaceError("no_template")
         challenge = Challenge(
             id=secrets.token_urlsafe(24),
-            action=secrets.choice(liveness.ACTIONS),
+            actions=liveness.random_actions(),
             expires_at=time.time() + liveness.CHALLENGE_TTL,
         )
         self.runtime.redis.set(
             self._challenge_key(challenge.id),
-            f"{user_id}:{challenge.action}",
+            f"{user_id}:{' '.join(challenge.actions)}",
             ex=liveness.CHALLENGE_TTL,
         )
+        self.throttle.failure(str(user_id), context.get("ip"))
+        with self.runtime.db.write() as session:
+            audit.record(
+                session,
+                "face.challenge",
+                actor=context.get("actor"),
+                subject=_subject(session, user_id),
+                ip=context.get("ip"),
+                client_id=context.get("client_id"),
+                actions=" ".join(challenge.actions),
+            )
         return challenge
 
     def complete_challenge(
-        self, user_id: int, challenge_id: str, frames: Sequence[bytes], **context
+        self,
+        user_id: int,
+        challenge_id: str,
+        frames: Sequence[bytes],
+        *,
+        exclude: Collection[int] = (),
+        **context,
     ) -> Verdict:
         """Check the frames against the challenge (consumed whatever the outcome).
 
-        Raises ``challenge_expired`` for an unknown, used, expired or someone else's
-        challenge, ``challenge_failed`` (a counted failure) when the action is not seen,
-        and returns the identity verdict otherwise.
+        Every submission is audited. An unknown, used, expired or someone else's
+        challenge raises ``challenge_expired`` and counts as a failure; the others were
+        counted when their challenge started. Frames already seen in an earlier attempt
+        raise ``replayed``; frames that are unusable, that do not show the actions in
+        order, that a planar warp of one picture explains, or that cut to another face
+        raise ``challenge_failed``. Otherwise the frames that face the camera are matched
+        against the templates (less those in ``exclude``: the ones this session made).
         """
         self._guard(user_id, **context)
         stored = self.runtime.redis.getdel(self._challenge_key(challenge_id or "-"))
-        owner, _, action = (stored or b"").decode().partition(":")
-        if owner != str(user_id) or action not in liveness.ACTIONS:
+        owner, _, wanted = (stored or b"").decode().partition(":")
+        actions = tuple(wanted.split())
+        if owner != str(user_id) or not actions:
+            self._conclude(user_id, False, "liveness", reason="challenge_expired", **context)
             raise FaceError("challenge_expired")
-        templates = self._templates(user_id)
+        how = f"liveness:{'+'.join(actions)}"
         if not liveness.MIN_FRAMES <= len(frames) <= liveness.MAX_FRAMES:
+            self._conclude(user_id, False, how, count=False, reason="bad_frames", **context)
             raise FaceError("bad_frames")
-        seen = self.runner.run(
-            liveness.observe, list(frames), self.settings.max_image_pixels, action
-        )
-        if not seen.action_seen:
-            self._conclude(
-                user_id, False, f"liveness:{action}", reason="action_not_seen", **context
+        try:
+            templates = self._templates(user_id, exclude)
+            seen = self.runner.run(
+                liveness.observe,
+                list(frames),
+                self.settings.max_image_pixels,
+                actions,
+                self.threshold,
             )
+        except FaceError as exc:
+            self._conclude(user_id, False, how, count=False, reason=exc.code, **context)
+            raise
+        hashes = replay.Seen(self.runtime.redis, user_id)
+        replayed = hashes.any_seen(seen.hashes)
+        hashes.remember(seen.hashes)
+        if replayed:
+            self._conclude(user_id, False, how, count=False, reason="replayed", **context)
+            raise FaceError("replayed")
+        if not seen.live:
+            self._conclude(user_id, False, how, count=False, reason=seen.reason, **context)
             raise FaceError("challenge_failed")
-        return self._decide(user_id, templates, seen.encodings, f"liveness:{action}", **context)
+        return self._decide(user_id, templates, seen.frontal_encodings, how, **context)
 
 
 def _subject(session: Session, user_id: int) -> str:

@@ -8,6 +8,7 @@ of that.
 
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -40,7 +41,22 @@ def epoch(moment: datetime) -> int:
 _BEGIN_WRITE = "BEGIN IMMEDIATE"
 
 
+def _private_files(url: str) -> None:
+    """Make the database file readable by this user only before SQLite opens it (SQLite
+    would create it with the umask's mode, commonly 0644), and so its WAL and
+    shared-memory files, which SQLite gives the database file's mode (issue 13)."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if not path or path == ":memory:":
+        return
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _private_files(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -52,6 +68,7 @@ def _sqlite_engine(url: str) -> Engine:
             "synchronous=NORMAL",
             "foreign_keys=ON",
             "busy_timeout=30000",
+            "secure_delete=ON",  # issue 13: deleted rows (face templates) are zeroed
         ):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()

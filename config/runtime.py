@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import cached_property
 
 import redis
@@ -21,7 +22,9 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with suppress(PermissionError):  # a directory the operator made and owns stays theirs
+            self.settings.data_dir.chmod(0o700)  # keys, database, Valkey socket: ours only
         return Database(self.settings.database_url)
 
     @cached_property

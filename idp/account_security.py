@@ -17,6 +17,7 @@ from qrcode.image.svg import SvgPathImage
 
 from idp.clients import FACE_ACR
 from idp.console.gate import fresh
+from idp.face_step import face_gate
 from idp.i18n import translate
 from idp.login_steps import password_message, safe_next, totp_message
 from idp.models import User
@@ -48,6 +49,15 @@ def _signed_in(provider: Provider):
     return provider.sso.load(request.cookies.get(COOKIE))
 
 
+def _guarded(provider: Provider):
+    """(session, None) when these pages may be used; (None, redirect) otherwise: to the
+    login page, or to the face step when the citizen wants a face at every sign-in
+    (issue 13: a password alone does not reach the settings of the other factors)."""
+    if (sso := _signed_in(provider)) is None:
+        return None, _to_login()
+    return (None, gate) if (gate := face_gate(provider, sso)) else (sso, None)
+
+
 def _to_login():
     return redirect(url_for("idp.login", next=url_for(request.endpoint)))
 
@@ -55,8 +65,9 @@ def _to_login():
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp():
     provider = _provider()
-    if (sso := _signed_in(provider)) is None:
-        return _to_login()
+    sso, elsewhere = _guarded(provider)
+    if elsewhere:
+        return elsewhere
     apps = provider.authenticators
     error = None
     next_page = safe_next(request.args.get("next"))
@@ -113,8 +124,9 @@ def totp():
 @bp.route("/account/password", methods=["GET", "POST"])
 def password():
     provider = _provider()
-    if (sso := _signed_in(provider)) is None:
-        return _to_login()
+    sso, elsewhere = _guarded(provider)
+    if elsewhere:
+        return elsewhere
     error = None
     if request.method == "POST":
         check_csrf()

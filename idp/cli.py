@@ -780,6 +780,9 @@ def _mount() -> None:
             user = find_user(session, username)
             return user.id if user is not None else None
 
+    from idp.face_counter import counter_command
+
+    faces.add_command(counter_command)  # issue 13: idp composes signing's departments
     for command in (ca, faces, *signing_commands(user_id)):
         main.add_command(command)
 

@@ -44,10 +44,18 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 ID_TOKEN_ALGS = ("RS256", "ES256")
 ASSERTION_ALGS = ("RS256", "ES256", "PS256")
-FACE_ACR = "urn:onetrip:acr:face"
+#: The assurance levels, weakest first (README, "Assurance levels", says what each proves).
+#: The password alone.
 PASSWORD_ACR = "urn:onetrip:acr:pwd"
-TOTP_ACR = "urn:onetrip:acr:totp"  # password and an authenticator app's code (issue 17)
-ACR_VALUES = (PASSWORD_ACR, TOTP_ACR, FACE_ACR)
+#: Password and a live face check against a template the citizen registered themselves:
+#: the same face as at registration, not proof of who the citizen is (issue 13).
+FACE_SELF_ACR = "urn:onetrip:acr:face-self"
+#: Password and an authenticator app's code (issue 17).
+TOTP_ACR = "urn:onetrip:acr:totp"
+#: Password and a live face check against a proofed template: enrolled in person by a
+#: department officer at a counter, or imported from an authoritative photo (issue 13).
+FACE_ACR = "urn:onetrip:acr:face"
+ACR_VALUES = (PASSWORD_ACR, FACE_SELF_ACR, TOTP_ACR, FACE_ACR)
 
 #: Recognised, not implemented: registering one is refused rather than silently ignored.
 UNSUPPORTED = (

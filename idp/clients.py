@@ -39,6 +39,7 @@ from idp.client_metadata import (  # noqa: F401
     ACR_VALUES,
     AUTH_METHODS,
     FACE_ACR,
+    FACE_SELF_ACR,
     GRANT_TYPES,
     ID_TOKEN_ALGS,
     PASSWORD_ACR,

@@ -1,8 +1,23 @@
-"""The face step of a login (step-up to ``urn:onetrip:acr:face``) and face enrolment pages.
+"""Assurance levels and the face step of a login; the citizen's face settings.
 
-The biometric work is :mod:`biometrics`; this module only moves the citizen through it
-and records the result in the SSO session (``amr`` gains ``face``, ``acr`` becomes the
-face ACR), so every client of the session sees it.
+The biometric work is :mod:`biometrics`; this module moves the citizen through it and
+records the result in the SSO session (``amr`` gains ``face``; ``face`` says whether the
+template matched was proofed or self-registered), so every client of the session sees it.
+
+Rules (issue 13), each enforced here and nowhere else:
+
+- :func:`satisfies` decides what a session proves: ``acr=face`` only after a match against
+  a proofed template (counter or authoritative), ``acr=face-self`` after any face match,
+  ``acr=totp`` after an authenticator code.
+- A login never registers a face: the face step only checks one. A citizen without a
+  usable template is told where to get one and may cancel.
+- On the account page, adding, replacing or deleting a template and turning "always
+  check my face" off need a face match from the last :data:`FRESH_FACE_SECONDS`; the first
+  self-registration is allowed only when there is no template, and the session that made
+  it cannot match it (its id goes into ``enrolled_here``).
+- "Always check my face" gates the account pages as it gates logins (:func:`face_gate`).
+- The capture's actions are shown only after the citizen presses Start, which starts
+  (and counts) an attempt.
 """
 
 from __future__ import annotations
@@ -11,43 +26,130 @@ import time
 from collections.abc import Callable
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
+from biometrics import liveness
 from biometrics.errors import FaceError
 from biometrics.service import FaceService
 from config import audit
-from idp.clients import FACE_ACR
+from idp.clients import ACR_VALUES, FACE_ACR, FACE_SELF_ACR, PASSWORD_ACR, TOTP_ACR
 from idp.i18n import current_locale
 from idp.login_steps import safe_next
 from idp.models import User
 from idp.provider import Provider
 from idp.security import check_csrf
-from idp.sso import COOKIE
+from idp.sso import COOKIE, SsoSession
 
-#: Largest number of frames one liveness answer may carry.
-MAX_FRAMES = 12
+#: How recent a face match must be to change a factor.
+FRESH_FACE_SECONDS = 300
 ACTIONS = {
-    "blink": "blink",
     "turn_left": "turn your head to your left",
     "turn_right": "turn your head to your right",
 }
+_FACE_LEVELS = (FACE_SELF_ACR, FACE_ACR)
 
 
 def face_message(exc: FaceError) -> str:
     return exc.message_zh if current_locale() == "zh-CN" else exc.message_en
 
 
+def asked_levels(client, params) -> list[str]:
+    """The levels a service asks for: the request's ``acr_values``, else the client's
+    registered ``default_acr_values``."""
+    asked = (params.get("acr_values") or "").split()
+    if not asked and client is not None:
+        asked = list(client.metadata.get("default_acr_values", []))
+    return asked
+
+
+def satisfies(sso: SsoSession, level: str) -> bool:
+    """Whether the session proves ``level`` (see the module's rules)."""
+    if level == FACE_ACR:
+        return "face" in sso.amr and sso.face == "proofed"
+    if level == FACE_SELF_ACR:
+        return "face" in sso.amr and sso.face in ("proofed", "self")
+    if level == TOTP_ACR:
+        return "otp" in sso.amr
+    return level == PASSWORD_ACR
+
+
+def strongest(sso: SsoSession, asked: list[str]) -> str:
+    """The strongest level among those a service asked for (all, when none) that the
+    session proves: what its ID token's ``acr`` names."""
+    candidates = [a for a in ACR_VALUES if a in asked] or list(ACR_VALUES)
+    proved = [a for a in candidates if satisfies(sso, a)]
+    return proved[-1] if proved else PASSWORD_ACR
+
+
+def needed_levels(asked: list[str], always_face: bool) -> list[str]:
+    """The levels a session must prove before a code is issued, weakest first: the
+    strongest one asked for, and a face when the citizen wants one at every sign-in."""
+    known = [a for a in ACR_VALUES if a in asked]
+    needed = {known[-1]} if known else set()
+    if always_face and FACE_ACR not in needed:
+        needed.add(FACE_SELF_ACR)
+    return [a for a in ACR_VALUES if a in needed and a != PASSWORD_ACR]
+
+
+def fresh_face(sso: SsoSession) -> bool:
+    return "face" in sso.amr and time.time() - sso.face_at <= FRESH_FACE_SECONDS
+
+
+def face_gate(provider: Provider, sso: SsoSession):
+    """None when the account page may be shown; else the redirect to the face step (a
+    citizen who asked for a face check at every sign-in gets one before their settings)."""
+    with provider.db.read() as session:
+        user = session.get(User, sso.user_id)
+    if user is None or not user.always_face or satisfies(sso, FACE_SELF_ACR):
+        return None
+    return redirect(url_for("idp.face_step", next=request.full_path.rstrip("?")))
+
+
 def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable) -> None:
     faces = FaceService(provider.runtime)
 
-    def enroll_uploaded_photo(sso) -> None:
-        photo = request.files.get("photo")
-        faces.enroll(
-            sso.user_id, photo.read() if photo else b"", actor=sso.username, ip=request.remote_addr
-        )
-
     def authorize_params() -> dict:
         return dict(request.args.items())
+
+    def page(template: str, code: int = 200, **values):
+        response = make_response(render_template(template, **values), code)
+        if code == 429:
+            response.headers["Retry-After"] = str(values.get("retry_after") or 60)
+        return response
+
+    def throttled(sso: SsoSession, params: dict):
+        wait = max(faces.retry_after(sso.user_id, request.remote_addr), 1)
+        return page(
+            "face_step.html",
+            429,
+            params=params,
+            challenge=None,
+            error=face_message(FaceError("throttled")),
+            retry_after=wait,
+        )
+
+    def record_match(secret: str, sso: SsoSession, proofed: bool, params: dict) -> None:
+        sso.amr = sorted(set(sso.amr) | {"face"})
+        if sso.face != "proofed":
+            sso.face = "proofed" if proofed else "self"
+        sso.acr = FACE_ACR if sso.face == "proofed" else FACE_SELF_ACR
+        sso.auth_time = sso.face_at = int(time.time())
+        provider.sso.update(secret, sso)
+        with provider.db.write() as session:
+            audit.record(
+                session,
+                "login.success",
+                actor=sso.username,
+                subject=sso.username,
+                ip=request.remote_addr,
+                method="face" if proofed else "face-self",
+                client_id=params.get("client_id"),
+            )
+
+    def after_match(params: dict):
+        if params.get("client_id"):
+            return redirect(url_for("idp.authorize", **params))
+        return redirect(safe_next(params.get("next")) or url_for("idp.account"))
 
     @bp.route("/login/face", methods=["GET", "POST"])
     def face_step():
@@ -61,7 +163,12 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             "ip": request.remote_addr,
             "client_id": params.get("client_id"),
         }
-        error = None
+        client = provider.clients.get(params["client_id"]) if params.get("client_id") else None
+        wants_proofed = FACE_ACR in asked_levels(client, params)
+        usable = (
+            faces.has_proofed(sso.user_id) if wants_proofed else faces.has_template(sso.user_id)
+        )
+        error, status, challenge = None, 200, None
         if request.method == "POST":
             check_csrf()
             step = request.form.get("step")
@@ -76,66 +183,96 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                     "The citizen did not complete the face check.",
                     params.get("state"),
                 )
-            try:
-                if step == "enroll":
-                    enroll_uploaded_photo(sso)
-                    return redirect(url_for("idp.face_step", **params))
-                frames = [f.read() for f in request.files.getlist("frames")[:MAX_FRAMES]]
-                verdict = faces.complete_challenge(
-                    sso.user_id, request.form.get("challenge", ""), frames, **context
-                )
-                if verdict.match:
-                    sso.amr = sorted(set(sso.amr) | {"face"})
-                    sso.acr = FACE_ACR
-                    sso.auth_time = int(time.time())
-                    provider.sso.update(secret, sso)
-                    with provider.db.write() as session:
-                        audit.record(
-                            session,
-                            "login.success",
-                            actor=sso.username,
-                            subject=sso.username,
-                            ip=request.remote_addr,
-                            method="face",
-                            client_id=params.get("client_id"),
-                        )
-                    if params.get("client_id"):
-                        return redirect(url_for("idp.authorize", **params))
-                    # Issue 17: back to the console page that asked for a fresh factor.
-                    return redirect(safe_next(params.get("next")) or url_for("idp.account"))
-                error = face_message(FaceError("challenge_failed"))
-            except FaceError as exc:
-                error = face_message(exc)
-        if not faces.has_template(sso.user_id):
-            return render_template(
+            if not usable:
+                status = 400
+            elif step == "start":
+                try:
+                    challenge = faces.start_challenge(sso.user_id, **context)
+                except FaceError as exc:
+                    if exc.code == "throttled":
+                        return throttled(sso, params)
+                    error, status = face_message(exc), 400
+            elif step == "verify":
+                frames = [
+                    f.read() for f in request.files.getlist("frames")[: liveness.MAX_FRAMES + 1]
+                ]
+                try:
+                    verdict = faces.complete_challenge(
+                        sso.user_id,
+                        request.form.get("challenge", "")[:64],
+                        frames,
+                        exclude=sso.enrolled_here,
+                        **context,
+                    )
+                except FaceError as exc:
+                    if exc.code == "throttled":
+                        return throttled(sso, params)
+                    error, status = face_message(exc), 400
+                else:
+                    if verdict.match:
+                        record_match(secret, sso, verdict.proofed, params)
+                        return after_match(params)
+                    error, status = face_message(FaceError("challenge_failed")), 400
+            else:
+                error, status = face_message(FaceError("bad_frames")), 400
+        if not usable:
+            reason = "proofed_needed" if wants_proofed else "no_template"
+            return page(
                 "face_enrol.html",
+                status,
                 params=params,
-                error=error,
+                error=face_message(FaceError(reason)),
                 in_login=bool(params.get("client_id")),
-            ), (400 if error else 200)
-        try:
-            challenge = faces.start_challenge(sso.user_id, **context)
-        except FaceError as exc:
-            return render_template(
-                "error.html", status=429, title="face", description=face_message(exc)
-            ), 429
-        return render_template(
-            "face_step.html", params=params, challenge=challenge, actions=ACTIONS, error=error
-        ), (400 if error else 200)
+            )
+        return page(
+            "face_step.html",
+            status,
+            params=params,
+            challenge=challenge,
+            actions=ACTIONS,
+            error=error,
+            ttl=liveness.CHALLENGE_TTL,
+        )
+
+    def refuse(code: str, status: int = 403):
+        return page(
+            "error.html",
+            status,
+            status=status,
+            title="face",
+            description=face_message(FaceError(code)),
+        )
 
     @bp.post("/account/face")
     def account_face():
         check_csrf()
-        sso = provider.sso.load(request.cookies.get(COOKIE))
+        secret = request.cookies.get(COOKIE)
+        sso = provider.sso.load(secret)
         if sso is None:
             return redirect(url_for("idp.login"))
+        if gate := face_gate(provider, sso):
+            return gate
         step = request.form.get("step")
+        has_template = faces.has_template(sso.user_id)
+        who = {"actor": sso.username, "ip": request.remote_addr}
+        if step not in ("enroll", "replace", "delete", "always", "never"):
+            return refuse("bad_frames", 400)
+        if step != "always" and has_template and not fresh_face(sso):
+            return refuse("fresh_face_needed")
+        if step in ("delete", "never", "replace") and not has_template:
+            return refuse("no_template", 400)
         try:
-            if step == "enroll":
-                enroll_uploaded_photo(sso)
+            if step in ("enroll", "replace"):
+                photo = request.files.get("photo")
+                old = [t["id"] for t in faces.describe(sso.user_id)] if step == "replace" else []
+                result = faces.enroll(sso.user_id, photo.read() if photo else b"", **who)
+                for template_id in old:  # only once the new one is stored
+                    faces.delete(sso.user_id, template_id=template_id, **who)
+                sso.enrolled_here = [*sso.enrolled_here, result.template_id]
+                provider.sso.update(secret, sso)
             elif step == "delete":
-                faces.delete(sso.user_id, actor=sso.username, ip=request.remote_addr)
-            elif step in ("always", "never"):
+                faces.delete(sso.user_id, **who)
+            else:
                 with provider.db.write() as session:
                     user = session.get(User, sso.user_id)
                     user.always_face = step == "always"
@@ -144,12 +281,13 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                         "user.face_preference",
                         actor=sso.username,
                         subject=sso.username,
+                        ip=request.remote_addr,
                         always_face=user.always_face,
                     )
         except FaceError as exc:
-            return render_template(
-                "error.html", status=400, title="face", description=face_message(exc)
-            ), 400
+            return refuse(exc.code, 400)
         return redirect(url_for("idp.account"))
 
     bp.add_app_template_global(faces.has_template, "has_face_template")
+    bp.add_app_template_global(faces.describe, "face_templates")
+    bp.add_app_template_global(fresh_face, "fresh_face")

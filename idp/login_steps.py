@@ -66,6 +66,16 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
+def rotate_browser_session() -> None:
+    """Start the browser's signed session (CSRF token, pending-login secret) afresh, as a
+    login succeeds: a session cookie planted before the login, or a token read from a
+    page before it, is worth nothing after it (session fixation, issue 13). The page
+    language the citizen chose stays."""
+    keep = {key: session[key] for key in ("ui_locales",) if key in session}
+    session.clear()
+    session.update(keep)
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -83,6 +93,7 @@ def continue_after_password(provider: Provider, user, *, needs_totp: bool) -> Re
     needs = [n for n, due in (("otp", needs_totp), ("password", user.password_must_change)) if due]
     if not needs:
         return None
+    rotate_browser_session()
     secret = secrets.token_urlsafe(32)
     pending = {
         "user_id": user.id,
@@ -118,7 +129,7 @@ def _advance(provider: Provider, secret: str, pending: dict, done: str, amr: str
         provider.runtime.redis.set(_key(secret), json.dumps(pending), keepttl=True)
         return redirect(_step_url(pending))
     provider.runtime.redis.delete(_key(secret))
-    session.pop(_FLOW_KEY, None)
+    rotate_browser_session()
     old = provider.sso.load(request.cookies.get(COOKIE))
     if old is not None:
         logout_service.end_session(provider, old.sid, reason="new_login")
@@ -245,4 +256,7 @@ def password_message(exc: UserError) -> str:
         return "The password is too long."
     if text.startswith("choose a password other than"):
         return "Choose a password other than the temporary one."
+    if text.startswith("password is too easy to guess: "):  # issue 13: zxcvbn's reason
+        reason = text.removeprefix("password is too easy to guess: ")
+        return f"This password is too easy to guess: {reason}."
     return text

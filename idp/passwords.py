@@ -58,3 +58,38 @@ def hashing_slots() -> int:
     cpus = len(os.sched_getaffinity(0))
     workers = int(os.environ.get("ONETRIP_SERVE_WORKERS") or 1)
     return max(1, math.ceil(cpus / max(workers, 1)))
+
+
+#: zxcvbn's score (0-4) a password must reach: 3 is "safely unguessable" against an
+#: online attack and a slowed offline one (about 10^8 guesses).
+MIN_STRENGTH = 3
+#: Why a password is weak, from the pattern zxcvbn found covering most of it.
+WEAKNESS = {
+    "user_inputs": "it contains your username, name or email address",
+    "passwords": "it is one of the most common passwords",
+    "words": "it is made of common words or names; add more unusual words",
+    "sequence": "it is a sequence such as 12345678 or abcdefgh",
+    "repeat": "it repeats the same characters",
+    "spatial": "it is a keyboard pattern such as qwerty",
+    "date": "it is a date",
+    "short": "it is too short or too simple; use several unusual words",
+}
+
+
+def weakness(password: str, related: tuple[str, ...] = ()) -> str | None:
+    """None when ``password`` is strong enough, else the :data:`WEAKNESS` key that says
+    why (zxcvbn, with the account's username, name and email as words it knows)."""
+    from zxcvbn import zxcvbn
+
+    inputs = [part for value in related if value for part in (value, *value.split("@")[:1])]
+    result = zxcvbn(password[:72], user_inputs=inputs)  # its bound: slow on long inputs
+    if result["score"] >= MIN_STRENGTH:
+        return None
+    longest = max(result["sequence"], key=lambda m: len(m.get("token", "")), default={})
+    pattern = longest.get("pattern")
+    if pattern == "dictionary":
+        name = longest.get("dictionary_name")
+        if name in ("user_inputs", "passwords"):
+            return name
+        return "words"
+    return pattern if pattern in WEAKNESS else "short"

@@ -32,6 +32,11 @@ class SsoSession:
     created_at: int = field(default_factory=lambda: int(time.time()))
     ip: str | None = None
     user_agent: str | None = None
+    #: Issue 13: the provenance class of the last face match ("proofed" or "self"), when
+    #: it happened, and the templates this session registered (which it cannot match).
+    face: str | None = None
+    face_at: int = 0
+    enrolled_here: list[int] = field(default_factory=list)
 
     @property
     def has_face(self) -> bool:

@@ -12,7 +12,7 @@ from config import audit
 from config.settings import Settings
 from idp.clients import secret_digest
 from idp.models import ErasedAccount, TotpCredential, User
-from idp.passwords import Passwords
+from idp.passwords import WEAKNESS, Passwords, weakness
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -24,11 +24,15 @@ class UserError(ValueError):
     """A refused account change; the message is fit to show the operator."""
 
 
-def validate_password(password: str) -> None:
+def validate_password(password: str, related: tuple[str, ...] = ()) -> None:
+    """Length bounds, then zxcvbn's estimate (issue 13), which knows ``related``: the
+    account's username, name and email."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"password must have at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise UserError(f"password must have at most {MAX_PASSWORD} characters")
+    if reason := weakness(password, related):
+        raise UserError(f"password is too easy to guess: {WEAKNESS[reason]}")
 
 
 def create_user(
@@ -52,7 +56,7 @@ def create_user(
         raise UserError("name must not be empty")
     if not EMAIL.match(email):
         raise UserError(f"not an email address: {email!r}")
-    validate_password(password)
+    validate_password(password, (username, name, email))
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
     if settings is not None and session.get(ErasedAccount, erased_name(settings, username)):
@@ -115,7 +119,7 @@ def set_password(
     """Every password change goes through here: the citizen's own, a forced change at
     login, an operator's temporary password and the CLI's. ``temporary`` makes the next
     login ask for a new one. The strength rules live in :func:`validate_password`."""
-    validate_password(password)
+    validate_password(password, (user.username, user.name, user.email))
     user.password_hash = passwords.hash(password)
     user.password_must_change = temporary
     audit.record(

@@ -26,9 +26,9 @@ from config import audit, metrics
 from config.audit import AuditEvent
 from config.outbound import OutboundError, is_uri_text
 from config.runtime import Runtime
-from idp import face_step, login_steps, registration
+from idp import face_counter, face_step, login_devices, login_steps, registration
 from idp import logout as logout_service
-from idp.client_metadata import FACE_ACR, PASSWORD_ACR, TOTP_ACR, localized
+from idp.client_metadata import PASSWORD_ACR, TOTP_ACR, localized
 from idp.consents import grant_consent, list_consents, missing_scopes, withdraw_consent
 from idp.discovery import metadata
 from idp.errors import ApiError
@@ -48,6 +48,18 @@ SCOPE_LABELS = {
     "phone": "Your phone number",
     "address": "Your postal address",
     "offline_access": "Stay signed in when you are away (refresh access)",
+}
+
+
+#: Audit events that change how the citizen signs in, as the account page names them.
+FACTOR_EVENTS = {
+    "face.enroll": "Face registered",
+    "face.delete": "Face deleted",
+    "user.face_preference": "Face check at every sign-in changed",
+    "totp.enroll": "Authenticator app added",
+    "totp.remove": "Authenticator app removed",
+    "user.password.change": "Password changed",
+    "user.password.temporary": "Temporary password set",
 }
 
 
@@ -133,14 +145,6 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             return error_redirect(target, error, description, params.get("state"))
         return oauth_error_response(OAuth2Error(description, error=error))
 
-    def required_acr(client, params) -> str:
-        wanted = (params.get("acr_values") or "").split() or client.metadata.get(
-            "default_acr_values", []
-        )
-        if FACE_ACR in wanted:
-            return FACE_ACR
-        return TOTP_ACR if TOTP_ACR in wanted else PASSWORD_ACR  # issue 17
-
     # -- discovery ---------------------------------------------------------------------
 
     browser_callable = {"idp.discovery", "idp.jwks", "idp.userinfo"}
@@ -221,20 +225,20 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                     redirect_uri, "login_required", "The citizen is not signed in.", state
                 )
             return redirect(url_for("idp.login", **_without(params, "prompt", "login")))
-        acr = required_acr(client, params)
-        if (acr == FACE_ACR or user.always_face) and not sso.has_face:
+        # Issue 13: each level the service (or the citizen's "always check my face") needs,
+        # weakest first, through the step that proves it.
+        for level in face_step.needed_levels(
+            face_step.asked_levels(client, params), user.always_face
+        ):
+            if face_step.satisfies(sso, level):
+                continue
             if "none" in prompts:
+                what = "A one-time code" if level == TOTP_ACR else "A face check"
                 return error_redirect(
-                    redirect_uri, "interaction_required", "A face check is needed.", state
+                    redirect_uri, "interaction_required", f"{what} is needed.", state
                 )
-            return redirect(url_for("idp.face_step", **params.to_dict()))
-        # Issue 17: a service asking for an authenticator app's code.
-        if acr == TOTP_ACR and "otp" not in sso.amr:
-            if "none" in prompts:
-                return error_redirect(
-                    redirect_uri, "interaction_required", "A one-time code is needed.", state
-                )
-            return redirect(url_for("login_steps.totp", **params.to_dict()))
+            step = "login_steps.totp" if level == TOTP_ACR else "idp.face_step"
+            return redirect(url_for(step, **params.to_dict()))
         scopes = scope_to_list(grant.request.scope) or []
         missing = missing_scopes_for(user.id, client.client_id, scopes)
         if missing or "consent" in prompts:
@@ -293,11 +297,11 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
 
     def issue_code(grant, sso: SsoSession, scopes: list[str]):
         end_user = EndUser.from_session(sso, scopes)
-        # Issue 17: a session with several second factors names the one this service asked
-        # for (a face session that also gave a code answers an acr=totp request with totp).
-        wanted = required_acr(grant.request.client, request.values)
-        if (wanted == TOTP_ACR and "otp" in sso.amr) or (wanted == FACE_ACR and sso.has_face):
-            end_user.acr = wanted
+        # Issues 13, 17: the strongest level this service asked for that the session proves
+        # (a face session that also gave a code answers an acr=totp request with totp).
+        end_user.acr = face_step.strongest(
+            sso, face_step.asked_levels(grant.request.client, request.values)
+        )
         response = server.create_authorization_response(grant_user=end_user, grant=grant)
         location = response.headers.get("Location")
         if location:
@@ -363,7 +367,10 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         username = (request.form.get("username") or "").strip().lower()[:64]
         password = request.form.get("password") or ""
         ip = client_ip()
-        wait, failed_before = provider.login_throttle.check(username, ip)
+        # Issue 13: a browser this account signed in from before has failures of its own.
+        cookie = request.cookies.get(login_devices.COOKIE)
+        device = login_devices.trusted(settings, cookie, username)
+        wait, failed_before = provider.login_throttle.check(username, ip, device)
         if wait:
             with provider.db.write() as s:
                 audit.record(s, "login.throttled", subject=username, ip=ip)
@@ -378,7 +385,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         user = provider.sign_in_records(username=username) if username else None
         ok = provider.passwords.verify(user.password_hash if user else None, password[:1024])
         if not ok or user is None or user.disabled:
-            provider.login_throttle.failure(username, ip)
+            provider.login_throttle.failure(username, ip, device)
             metrics.login("pwd", "failure")
             with provider.db.write() as s:
                 audit.record(
@@ -390,7 +397,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 )
             return login_page(username, translate("Wrong username or password.")), 401
         if failed_before:
-            provider.login_throttle.success(username)
+            provider.login_throttle.success(username, device)
         metrics.login("pwd", "success")
         if provider.passwords.needs_rehash(user.password_hash):
             rehashed = provider.passwords.hash(password)  # before the write: SQLite locks it all
@@ -405,10 +412,11 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         # operator's temporary one, comes before the session (idp/login_steps.py).
         step = login_steps.continue_after_password(provider, user, needs_totp=bool(user.has_totp))
         if step is not None:
-            return step
+            return remember_device(step, cookie, user.username)
         old = current_sso()
         if old is not None:
             logout_service.end_session(provider, old.sid, reason="new_login")
+        login_steps.rotate_browser_session()  # issue 13: new CSRF token and flow cookie
         secret, _ = provider.sso.create(
             user_id=user.id,
             username=user.username,
@@ -423,9 +431,22 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             if args.get("client_id")
             else login_steps.safe_next(args.get("next")) or url_for("idp.account")  # issue 17
         )
-        return set_sso_cookie(redirect(target), secret)
+        return remember_device(set_sso_cookie(redirect(target), secret), cookie, user.username)
+
+    def remember_device(response: Response, cookie: str | None, username: str) -> Response:
+        response.set_cookie(
+            login_devices.COOKIE,
+            login_devices.remember(settings, cookie, username),
+            max_age=login_devices.MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.secure_cookies,
+            path="/login",
+        )
+        return response
 
     face_step.install(bp, provider, server, error_redirect)
+    face_counter.install(bp, provider, require_token)  # issue 13: officers at a counter
 
     # -- token endpoint and friends ----------------------------------------------------
 
@@ -491,6 +512,8 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         sso = current_sso()
         if sso is None:
             return redirect(url_for("idp.login"))
+        if gate := face_step.face_gate(provider, sso):  # issue 13: "always check my face"
+            return gate
         provider.runtime.audit.flush()  # this node's sign-ins still waiting in the batch
         with provider.db.read() as s:
             user = s.get(User, sso.user_id)
@@ -501,11 +524,22 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
                 .order_by(AuditEvent.seq.desc())
                 .limit(10)
             ).all()
+            changes = s.scalars(  # issue 13: every change to a factor, for the citizen
+                select(AuditEvent)
+                .where(
+                    AuditEvent.subject == user.username,
+                    AuditEvent.event.in_(FACTOR_EVENTS),
+                )
+                .order_by(AuditEvent.seq.desc())
+                .limit(20)
+            ).all()
         return render_template(
             "account.html",
             user=user,
             services=services,
             signins=signins,
+            changes=changes,
+            change_labels=FACTOR_EVENTS,
             labels=SCOPE_LABELS,
             sso=sso,
         )

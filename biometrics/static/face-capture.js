@@ -1,9 +1,10 @@
 /* OneTrip face capture: progressive enhancement of a plain file-upload form.
  *
- * A form marked data-face-capture="enroll|blink|turn_left|turn_right" keeps working as a
+ * A form marked data-face-capture="enroll|challenge" keeps working as a
  * file upload without JavaScript (or without a camera, or outside a secure context). With
  * them, a "Use the camera" button shows the front camera; the capture button then takes
- * one photo (enroll) or a burst of frames over about two seconds (challenges), puts them
+ * one photo (enroll) or a burst of frames while the page names each action of the form's
+ * data-actions in turn (a challenge: "turn_left turn_right"), puts them
  * into the form's file input as JPEG files and submits the form, so the server sees the
  * same multipart post either way. Frames are drawn from the video track unmirrored (only
  * the preview is mirrored), which is what the server's left/right rule expects.
@@ -12,8 +13,8 @@
 (function () {
   "use strict";
 
-  var FRAMES = { enroll: 1, blink: 12, turn_left: 12, turn_right: 12 };
-  var INTERVAL_MS = 150;
+  var PER_ACTION = 7;
+  var INTERVAL_MS = 180;
   var LEAD_IN_MS = 700;
   var MAX_SIDE = 640;
 
@@ -21,7 +22,7 @@
     return form.getAttribute("data-label-" + name) || fallback;
   }
 
-  function grabFrames(video, count, done) {
+  function grabFrames(video, count, onFrame, done) {
     var scale = Math.min(1, MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
     var canvas = document.createElement("canvas");
     canvas.width = Math.round(video.videoWidth * scale);
@@ -33,6 +34,7 @@
 
     function grab() {
       var index = taken;
+      onFrame(index);
       context.drawImage(video, 0, 0, canvas.width, canvas.height);
       canvas.toBlob(function (blob) {
         files[index] = new File([blob], "frame-" + index + ".jpg", { type: "image/jpeg" });
@@ -100,13 +102,16 @@
         return;
       }
       button.disabled = true;
-      var count = FRAMES[action] || 1;
+      var steps = (form.getAttribute("data-actions") || "").split(" ").filter(Boolean);
+      var count = action === "challenge" ? PER_ACTION * steps.length + 1 : 1;
       status.textContent = text(form, "ready", "Look at the camera.");
       window.setTimeout(function () {
-        if (count > 1) {
-          status.textContent = text(form, "act", "Now!");
-        }
-        grabFrames(video, count, function (files) {
+        grabFrames(video, count, function (index) {
+          var step = steps[Math.floor(index / PER_ACTION)];
+          if (step && index % PER_ACTION === 0) {
+            status.textContent = text(form, "act", "Now:") + " " + text(form, step, step);
+          }
+        }, function (files) {
           var transfer = new DataTransfer();
           files.forEach(function (file) { transfer.items.add(file); });
           input.files = transfer.files;

@@ -110,3 +110,48 @@ class Subject:
     def blink(self) -> list[bytes]:
         shut = jpeg(eyes_closed(self.pixels, self.face.landmarks))
         return [jpeg(self.pixels), jpeg(self.pixels), shut, jpeg(self.pixels)]
+
+
+#: ``../shared/face-video``: one real head turn (see its README), read with OpenCV.
+VIDEO = FACES.parent / "face-video" / "head_turn_320x240.avi"
+#: Frames of the video: he faces the camera at 122, his head turned to his left (toward
+#: the image's right) at 114 and to his right at 127.
+FACING, LEFT_TURN, RIGHT_TURN = 122, (122, 120, 118, 116, 114), (122, 124, 126, 127)
+
+
+def video_frames() -> list[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(VIDEO))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+
+
+class Video:
+    """The real head turn as a citizen's camera: frames for any sequence of actions.
+
+    A turn is filmed facing the camera, turning, and coming back (reversed where the
+    video turns the other way).
+    """
+
+    def __init__(self) -> None:
+        self.frames = video_frames()
+        self.facing = self.frames[FACING]
+        self.face = engine.find_face(self.facing, encode=False)
+
+    def jpeg(self, index: int) -> bytes:
+        return jpeg(self.frames[index])
+
+    def enrolment_photo(self) -> bytes:
+        return jpeg(self.facing, quality=95)
+
+    def perform(self, actions) -> list[bytes]:
+        out: list[bytes] = []
+        for action in actions:
+            there = LEFT_TURN if action == "turn_left" else RIGHT_TURN
+            out += [self.jpeg(i) for i in there + there[-2::-2]]
+        return out

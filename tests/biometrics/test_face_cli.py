@@ -37,7 +37,15 @@ def onetrip(runtime, monkeypatch):
 
 
 def test_enrol_then_verify_matching_photos_exits_zero(onetrip):
-    enrolled = onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"), "--json")
+    enrolled = onetrip(
+        "faces",
+        "enroll",
+        "alice",
+        str(FACES / "obama_1.jpg"),
+        "--provenance",
+        "authoritative",
+        "--json",
+    )
     assert enrolled.exit_code == 0, enrolled.output
     assert json.loads(enrolled.output)["templates"] == 1
     result = onetrip(
@@ -55,7 +63,7 @@ def test_enrol_then_verify_matching_photos_exits_zero(onetrip):
 
 
 def test_a_photo_of_someone_else_exits_one(onetrip):
-    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"))
+    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"), "--provenance", "authoritative")
     result = onetrip(
         "faces",
         "verify",
@@ -69,7 +77,7 @@ def test_a_photo_of_someone_else_exits_one(onetrip):
 
 
 def test_an_unusable_photo_exits_two_with_the_reason_per_image(onetrip):
-    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"))
+    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"), "--provenance", "authoritative")
     result = onetrip(
         "faces",
         "verify",
@@ -85,7 +93,14 @@ def test_an_unusable_photo_exits_two_with_the_reason_per_image(onetrip):
 
 
 def test_enrolling_a_group_photo_exits_two_with_one_line_and_stores_nothing(onetrip):
-    result = onetrip("faces", "enroll", "alice", str(FACES / "several_kit_rose.jpg"))
+    result = onetrip(
+        "faces",
+        "enroll",
+        "alice",
+        str(FACES / "several_kit_rose.jpg"),
+        "--provenance",
+        "authoritative",
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"onetrip: {FACES / 'several_kit_rose.jpg'}: several_faces: "
@@ -96,7 +111,7 @@ def test_enrolling_a_group_photo_exits_two_with_one_line_and_stores_nothing(onet
 
 
 def test_delete_removes_the_templates(onetrip):
-    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"))
+    onetrip("faces", "enroll", "alice", str(FACES / "obama_1.jpg"), "--provenance", "authoritative")
     deleted = onetrip("faces", "delete", "alice", "--json")
     assert json.loads(deleted.output) == {"username": "alice", "deleted": 1}
     assert onetrip("faces", "verify", "alice", str(FACES / "obama_1.jpg")).exit_code == 2

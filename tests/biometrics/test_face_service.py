@@ -23,8 +23,9 @@ def test_enrolment_keeps_only_a_sealed_encoding_never_the_image(faces, runtime):
     assert result.templates == 1
     with runtime.db.read() as session:
         row = session.scalars(select(FaceTemplate)).one()
-    assert row.user_id == ALICE
-    assert len(row.sealed) == 1 + 12 + 128 * 8 + 16  # version, nonce, float64s, GCM tag
+    assert row.user_id == ALICE and row.provenance == "self"
+    assert len(row.sealed) == 12 + 128 * 8 + 16  # nonce, float64s, GCM tag
+    assert len(row.wrapped_key) == 1 + 12 + 32 + 16  # its own AES key, sealed by the KEK
     assert b"JFIF" not in row.sealed
     assert _events(runtime) == ["face.enroll"]
 
@@ -60,6 +61,7 @@ def test_a_template_sealed_for_one_citizen_does_not_open_for_another(faces, runt
                 user_id=8,
                 model="dlib_resnet_v1",
                 sealed=session.scalars(select(FaceTemplate.sealed)).one(),
+                wrapped_key=session.scalars(select(FaceTemplate.wrapped_key)).one(),
             )
         )
     with pytest.raises(ValueError, match="does not open"):
@@ -144,3 +146,40 @@ def test_face_events_name_the_citizen_by_username_like_every_other_event(inline_
         ("face.enroll", "meilin"),
         ("face.verify.failure", "meilin"),
     ]
+
+
+def test_a_match_names_the_provenance_and_a_proofed_template_wins(faces):
+    faces.enroll(ALICE, photo("obama_1.jpg"))
+    assert faces.verify(ALICE, photo("obama_2.jpg")).provenance == "self"
+    faces.enroll(ALICE, photo("obama_3.jpg"), provenance="counter", department="PSB")
+    verdict = faces.verify(ALICE, photo("obama_2.jpg"))
+    assert verdict.provenance == "counter" and verdict.proofed
+
+
+def test_a_deleted_template_leaves_no_byte_in_the_database_files_or_a_later_backup(
+    inline_faces, runtime, tmp_path
+):
+    """Issue 13: deleted means gone (secure_delete, WAL emptied, the data key with it)."""
+    import sqlite3
+    from pathlib import Path
+
+    if not runtime.db.is_sqlite:
+        pytest.skip("the file-level check is SQLite's")
+    inline_faces.enroll(ALICE, photo("obama_1.jpg"))
+    with runtime.db.read() as session:
+        row = session.scalars(select(FaceTemplate)).one()
+        secrets_ = (row.sealed[12:60], row.wrapped_key[13:45])
+    database = Path(runtime.settings.database_url.removeprefix("sqlite:///"))
+
+    def files() -> bytes:
+        return b"".join(
+            p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
+        )
+
+    assert any(part in files() for part in secrets_)  # the test can see it while it exists
+    assert inline_faces.delete(ALICE) == 1
+    assert not any(part in files() for part in secrets_)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(database) as source, sqlite3.connect(backup) as target:
+        source.backup(target)
+    assert not any(part in backup.read_bytes() for part in secrets_)

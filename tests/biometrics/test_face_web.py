@@ -34,14 +34,14 @@ def test_the_enrolment_form_posts_a_photo_file_without_any_script(app):
 
 
 def test_the_challenge_form_carries_the_challenge_and_posts_frames(app):
-    challenge = SimpleNamespace(id="abc", action="turn_left")
+    challenge = SimpleNamespace(id="abc", actions=("turn_left", "turn_right"))
     html = _render(
         app,
         "{{ face.challenge_form('/login/face', challenge, labels={'camera': '使用摄像头'}) }}"
         "{{ face.face_script() }}",
         challenge=challenge,
     )
-    assert 'data-face-capture="turn_left"' in html
+    assert 'data-face-capture="challenge" data-actions="turn_left turn_right"' in html
     assert 'name="challenge" value="abc"' in html
     assert 'name="frames"' in html
     assert " multiple " in html

@@ -1,0 +1,125 @@
+"""Face enrolment at a counter: the citizen's one trip, as a JSON API for officers.
+
+``POST /api/faces/enrol`` (multipart: ``username``, ``department``, ``photo``) with an
+access token that has the ``face:enroll`` scope and speaks for an officer who is a member
+of ``department``: the officer saw the citizen and their papers, so the template is a
+``counter`` one and a match against it proves who the citizen is (``acr=face``). A token
+without a citizen behind it (client credentials) cannot enrol: a counter is a person.
+The department and officer are kept in the audit event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Blueprint, g, jsonify, request
+from sqlalchemy import select
+
+from biometrics.errors import FaceError
+from biometrics.models import COUNTER
+from biometrics.service import FaceService
+from config.cli import CliError, emit, json_option, pass_runtime
+from config.runtime import Runtime
+from idp.errors import ApiError
+from idp.models import User
+from idp.provider import Provider
+from idp.resource import TokenGuard
+
+SCOPE = "face:enroll"
+
+
+def enrol_at_counter(
+    runtime: Runtime,
+    faces: FaceService,
+    *,
+    officer_id: int | None,
+    officer: str | None,
+    department: str,
+    username: str,
+    photo: bytes,
+    ip: str | None = None,
+) -> dict:
+    """Enrol ``photo`` as a counter template of ``username``; refuse unless the officer is
+    a member of ``department``. Raises :class:`ApiError`."""
+    from signing.departments import DepartmentError, require_member  # idp composes signing
+
+    try:
+        require_member(runtime, department, officer_id)
+    except DepartmentError as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from None
+    with runtime.db.read() as session:
+        user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or user.disabled:
+        raise ApiError("unknown_user", "There is no active citizen with this username.", 404)
+    try:
+        result = faces.enroll(
+            user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
+        )
+    except FaceError as exc:
+        raise ApiError(exc.code, exc.message_en, 400) from None
+    return {
+        "username": user.username,
+        "template_id": result.template_id,
+        "templates": result.templates,
+        "provenance": result.provenance,
+    }
+
+
+def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> None:
+    faces = FaceService(provider.runtime)
+
+    @bp.post("/api/faces/enrol")
+    @require_token(SCOPE)
+    def counter_enrol():
+        token = g.token
+        if token.user_id is None:
+            raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
+        photo = request.files.get("photo")
+        department, username = request.form.get("department"), request.form.get("username")
+        if not (photo and department and username):
+            raise ApiError("invalid_request", "username, department and photo are required.")
+        answer = enrol_at_counter(
+            provider.runtime,
+            faces,
+            officer_id=token.user_id,
+            officer=token.username,
+            department=department[:32],
+            username=username[:64],
+            photo=photo.read(),
+            ip=request.remote_addr,
+        )
+        return jsonify(answer), 201
+
+
+@click.command("counter")
+@click.argument("username")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--officer", required=True, help="The officer's username (a department member).")
+@click.option("--department", required=True, help="The department's code.")
+@json_option
+@pass_runtime
+def counter_command(
+    runtime: Runtime, username: str, image: Path, officer: str, department: str, as_json: bool
+) -> None:
+    """Enrol the face in IMAGE as a counter template of USERNAME, taken by OFFICER of
+    DEPARTMENT who saw the citizen in person (a match then proves the citizen: acr=face)."""
+    from biometrics.pool import INLINE
+    from idp.users import find_user
+
+    runtime.migrate()
+    with runtime.db.read() as session:
+        found = find_user(session, officer)
+    try:
+        answer = enrol_at_counter(
+            runtime,
+            FaceService(runtime, INLINE),
+            officer_id=found.id if found else None,
+            officer=officer,
+            department=department,
+            username=username,
+            photo=image.read_bytes(),
+        )
+    except ApiError as exc:
+        raise CliError(f"{exc.error}: {exc.description}", 2) from None
+    emit(answer, as_json, text=f"enrolled {image} for {username} at the {department} counter")
