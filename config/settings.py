@@ -49,6 +49,9 @@ class Settings:
     access_token_ttl: int = 600
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
+    # A used refresh token presented again this soon is a retry after a lost answer
+    # (idp/tokens.py); later, it is theft and revokes the grant. 0 turns retries off.
+    refresh_token_reuse_grace: int = 30
     session_ttl: int = 8 * 3600
     jwks_cache_ttl: int = 300
     key_publish_delay: int = 300
