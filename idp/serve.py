@@ -13,10 +13,19 @@ the time to read request headers, but hands a request to a worker thread before 
 has arrived and has no body timeout: clients trickling bodies can hold every thread of a
 worker. In production nginx sits in front (deploy/nginx.conf) and reads whole bodies first;
 tests/ops/test_ops_deploy.py checks that it keeps a node free under such clients.
+
+Stopping: SIGTERM to the parent stops the node, workers, face pool and embedded Valkey
+included, within ``STOP_SECONDS``. A granian worker is a ``multiprocessing`` child, and
+when it returns, multiprocessing joins the worker's own children (the face pool's process)
+*before* the interpreter's thread shutdown, which is what would tell that pool to stop:
+the worker waited on a child that waited for it. So each worker stops its children first
+(a multiprocessing finalizer, which runs before that join), and granian kills a worker
+that is still not done after the rest of the budget.
 """
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 
 from config import logs, metrics
@@ -37,6 +46,35 @@ def bootstrap(runtime: Runtime) -> None:
 
 #: Packages append their first-start set-up here (e.g. the certificate authority).
 BOOTSTRAP_HOOKS: list = []
+
+#: The most a SIGTERM may take to stop the node; workers get all but two seconds of it.
+STOP_SECONDS = 10
+
+
+def _stop_children() -> None:
+    """Stop the processes this worker started (the face pool's): a face job cut short
+    fails like any request cut short by a stop, and nothing outlives the worker."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(1)
+        if child.is_alive():
+            child.kill()
+
+
+class _Worker:
+    """Registers, in every forked worker, the stop of its children before multiprocessing
+    joins the worker's children (see the module docstring)."""
+
+    def __init__(self) -> None:
+        multiprocessing.util.register_after_fork(self, _Worker._forked)
+
+    def _forked(self) -> None:
+        multiprocessing.util.Finalize(None, _stop_children, exitpriority=10)
+
+
+_worker = _Worker()
 
 
 def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) -> None:
@@ -65,4 +103,5 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
         http1_settings=HTTP1Settings(header_read_timeout=10_000),
         log_access=False,
         respawn_failed_workers=True,
+        workers_kill_timeout=STOP_SECONDS - 2,
     ).serve()
