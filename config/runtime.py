@@ -22,7 +22,7 @@ class Runtime:
     @cached_property
     def db(self) -> Database:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, audit_key=self.settings.key_bytes("audit_key"))
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Settings that are secrets: generated on first start when not configured.
-SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt")
+SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt", "audit_key")
 
 _BARE_ENV = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
 
@@ -43,6 +43,7 @@ class Settings:
     secret_key: str = ""
     key_encryption_key: str = ""
     pairwise_salt: str = ""
+    audit_key: str = ""  # HMAC key of the audit chain: outside the database (config/audit.py)
 
     # Tokens and sessions.
     authorization_code_ttl: int = 60
@@ -123,9 +124,21 @@ class Settings:
     outbound_retry_interval: int = 30
     require_pkce: bool = True  # PKCE of confidential clients (public ones always); per client too
 
+    # Issue 15: the audit chain's anchors (config/audit_anchor.py).
+    audit_anchor_interval: int = 3600  # a node time-stamps the chain's head this often; 0: never
+    audit_anchor_file: str = ""  # JSON lines; empty: <data_dir>/audit-anchors.jsonl
+    audit_tsa_url: str = ""  # RFC 3161 TSA for anchors (guarded fetcher); empty: OneTrip's own
+
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def audit_anchors_path(self) -> Path:
+        """Where anchors of the audit chain go: outside the database, beside its key."""
+        if not self.audit_anchor_file:
+            return self.data_dir / "audit-anchors.jsonl"
+        return Path(self.audit_anchor_file).resolve()
 
     @property
     def sqlite_path(self) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from config import audit as audit_log
+from config import audit_anchor
 from config.cli import CliError, emit, json_option, pass_runtime, read_secret_from_stdin
 from config.runtime import Runtime
 from config.settings import SettingsError
@@ -725,27 +726,59 @@ def keys_list(runtime: Runtime, as_json: bool) -> None:
 
 @main.group()
 def audit() -> None:
-    """The append-only, hash-chained audit log."""
+    """The append-only, keyed, hash-chained and anchored audit log."""
 
 
 @audit.command("verify")
 @json_option
 @pass_runtime
 def audit_verify(runtime: Runtime, as_json: bool) -> None:
-    """Check the hash chain; exit 1 and name the first broken row if it is broken."""
+    """Check the keyed chain and hold it against the anchors; exit 1 naming the first
+    broken row and what was done to the log (edited, truncated, rewritten...)."""
+    path = runtime.settings.audit_anchors_path
+    try:
+        anchors = audit_anchor.read(path)
+    except audit_anchor.AnchorError as exc:
+        raise CliError(f"the anchors do not read: {exc}") from None
     with _ready(runtime).db.read() as session:
-        report = audit_log.verify(session)
+        report = audit_log.verify(session, anchors=anchors)
     data = {
         "rows": report.rows,
         "intact": report.intact,
         "first_broken": report.first_broken,
+        "kind": report.kind,
         "reason": report.reason,
+        "anchors": len(anchors),
+        "anchors_file": str(path),
     }
     if report.intact:
-        emit(data, as_json, text=f"audit log intact: {report.rows} rows")
+        held = f", held against {len(anchors)} anchors" if anchors else ", no anchors yet"
+        emit(data, as_json, text=f"audit log intact: {report.rows} rows{held} ({path})")
         return
-    emit(data, as_json, text=f"audit log BROKEN at row {report.first_broken}: {report.reason}")
+    text = f"audit log BROKEN ({report.kind}) at row {report.first_broken}: {report.reason}"
+    emit(data, as_json, text=text)
     sys.exit(1)
+
+
+@audit.command("anchor")
+@json_option
+@pass_runtime
+def audit_anchor_now(runtime: Runtime, as_json: bool) -> None:
+    """Time-stamp the chain's head now and append the anchor to the anchors file."""
+    from idp.serve import audit_stamp
+
+    _ready(runtime)
+    try:
+        record = audit_anchor.anchor(
+            runtime.db, audit_stamp(runtime), runtime.settings.audit_anchors_path
+        )
+    except (audit_anchor.AnchorError, OSError) as exc:
+        raise CliError(f"no anchor made: {exc}") from None
+    summary = {k: record[k] for k in ("seq", "hash", "keyed_from", "at")}
+    text = (
+        f"anchored row {record['seq']} at {record['at']} in {runtime.settings.audit_anchors_path}"
+    )
+    emit(summary, as_json, text=text)
 
 
 @audit.command("tail")

@@ -29,6 +29,7 @@ import multiprocessing.util
 import os
 
 from config import logs, metrics
+from config.audit_anchor import Stamp, keep_anchoring, remote_stamp
 from config.redis import watch_embedded
 from config.runtime import Runtime
 
@@ -77,6 +78,17 @@ class _Worker:
 _worker = _Worker()
 
 
+def audit_stamp(runtime: Runtime) -> Stamp:
+    """How this node time-stamps the audit chain's anchors: ``audit_tsa_url`` when set,
+    else OneTrip's own TSA (the CA's time-stamping key, in this process)."""
+    if runtime.settings.audit_tsa_url:
+        return remote_stamp(runtime.settings)
+    from certs.authority import authority
+    from certs.tsa import time_stamp_authority
+
+    return time_stamp_authority(authority(runtime)).respond
+
+
 def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
@@ -89,6 +101,7 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
         runtime.redis.ping()  # starts the embedded Valkey in this, the long-lived parent
         watch_embedded(runtime.settings)
     runtime.db.dispose()  # workers are forked: they must open their own connections
+    keep_anchoring(runtime.db, audit_stamp(runtime), runtime.settings)
     os.environ.setdefault("ONETRIP_DATA_DIR", str(runtime.settings.data_dir))
     os.environ["ONETRIP_SERVE_WORKERS"] = str(workers)  # idp.passwords shares the CPUs by it
     Granian(

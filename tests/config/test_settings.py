@@ -51,6 +51,7 @@ def test_configured_secrets_are_not_written_to_disk(tmp_path):
         "ONETRIP_SECRET_KEY": "a" * 43,
         "ONETRIP_KEY_ENCRYPTION_KEY": "b" * 43,
         "ONETRIP_PAIRWISE_SALT": "c" * 43,
+        "ONETRIP_AUDIT_KEY": "d" * 43,
     }
     settings = load_settings(environ=env)
     assert settings.secret_key == "a" * 43
