@@ -193,9 +193,11 @@ class BatchedLog:
     what has queued every ``max_delay`` seconds in one transaction. The price, stated
     plainly: an event lands up to ``max_delay`` after the answer went out, and a process
     killed outright loses at most that window. Events that go with a state change keep
-    using :func:`record` inside their own transaction. When the database is down, events
-    wait (up to ``capacity``); beyond that :meth:`record` writes synchronously, so the
-    caller fails with the database instead of an event being dropped.
+    using :func:`record` inside their own transaction. Once a batch could not be written
+    (the database down, its disk full), :meth:`record` writes synchronously until a write
+    succeeds again, as it does beyond ``capacity`` queued events: the caller fails with the
+    database (503) instead of acknowledging an event that is not in the log. Events
+    queued before the failure showed wait and are written when the database takes writes.
     """
 
     def __init__(self, db: Database, *, max_delay: float = 0.05, capacity: int = 10_000) -> None:
@@ -211,6 +213,7 @@ class BatchedLog:
         self._wake = threading.Event()
         self._write_lock = threading.Lock()
         self._thread_pid: int | None = None
+        self._failing = False  # the last write failed: write synchronously until one works
         atexit.register(self.flush)
 
     def record(
@@ -224,7 +227,7 @@ class BatchedLog:
         **details,
     ) -> None:
         entry = _entry(event, actor, subject, client_id, ip, details)
-        if len(self._queue) >= self._capacity:
+        if self._failing or len(self._queue) >= self._capacity:
             self.flush()
             self._write([entry])
             return
@@ -251,10 +254,16 @@ class BatchedLog:
                 pending -= len(batch)
 
     def _write(self, entries: list[dict]) -> None:
-        with self._db.raw_write() as transaction:
-            rows, head = _chained(transaction.one(self._lock_head, {}), entries, self._db.audit_key)
-            transaction.executemany(self._insert, rows)
-            transaction.execute(self._set_head, head)
+        try:
+            with self._db.raw_write() as transaction:
+                head = transaction.one(self._lock_head, {})
+                rows, head = _chained(head, entries, self._db.audit_key)
+                transaction.executemany(self._insert, rows)
+                transaction.execute(self._set_head, head)
+        except BaseException:
+            self._failing = True
+            raise
+        self._failing = False
 
     def _start(self) -> None:
         # Also after a fork: the parent's thread does not exist in the child.

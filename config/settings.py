@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
+import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass
@@ -111,6 +113,10 @@ class Settings:
 
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
+    # Prometheus multiprocess files: memory-mapped, so never on the data disk (a full disk
+    # there killed workers with SIGBUS). Empty: $XDG_RUNTIME_DIR or the temp dir.
+    metrics_dir: str = ""
+    storage_min_free: int = 8 * 1024 * 1024  # /readyz fails below this many bytes free
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed
 
     # Issue 15: URLs that clients supply (config/outbound.py) and client policy.
@@ -139,6 +145,15 @@ class Settings:
         if not self.audit_anchor_file:
             return self.data_dir / "audit-anchors.jsonl"
         return Path(self.audit_anchor_file).resolve()
+
+    @property
+    def metrics_path(self) -> Path:
+        """This data directory's metrics directory (a node adds its port beneath)."""
+        if self.metrics_dir:
+            return Path(self.metrics_dir).resolve()
+        base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+        tag = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        return Path(base) / f"onetrip-metrics-{tag}"
 
     @property
     def sqlite_path(self) -> Path:

@@ -5,8 +5,9 @@ under granian against 3,100/s under gunicorn's sync worker. The parent migrates 
 schema, creates signing keys (and what other packages bootstrap), and starts the embedded
 Valkey when no ``REDIS_URL`` is set, so workers find everything ready and share it.
 
-Operations: the parent empties this node's Prometheus directory (``<data_dir>/metrics/
-<port>``, one per listening port so nodes sharing a data directory keep theirs apart) before
+Operations: the parent empties this node's Prometheus directory (``<metrics_dir>/<port>``,
+outside the data directory, one per listening port so nodes sharing a data directory keep
+theirs apart) before
 forking, sets up JSON or text logs, watches the embedded Valkey (restarting it if it dies)
 and asks granian to replace a worker that dies instead of stopping the node. granian bounds
 the time to read request headers, but hands a request to a worker thread before its body
@@ -95,7 +96,7 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
     from granian.http import HTTP1Settings
 
     logs.configure(runtime.settings.log_format)
-    metrics.use_directory(runtime.settings.data_dir / "metrics" / str(port), clean=True)
+    metrics.use_directory(runtime.settings.metrics_path / str(port), clean=True)
     bootstrap(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # starts the embedded Valkey in this, the long-lived parent

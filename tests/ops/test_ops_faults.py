@@ -119,7 +119,12 @@ def test_a_node_answers_503_while_redis_is_down_and_recovers_by_itself(
         assert refresh(rp, tokens["refresh_token"]).status_code == 200
 
         own_redis.start()
-        assert _ready_again(server)["checks"] == {"database": "ok", "redis": "ok", "keys": "ok"}
+        assert _ready_again(server)["checks"] == {
+            "database": "ok",
+            "redis": "ok",
+            "keys": "ok",
+            "storage": "ok",
+        }
         redeemed = _redeem(rp, code)  # the code refused during the outage was not spent
         assert redeemed.status_code == 200, redeemed.text
         userinfo = requests.get(
