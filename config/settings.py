@@ -211,11 +211,84 @@ def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) 
         if raw is not None:
             values[name] = _coerce(name, hints[name], raw)
     settings = Settings(**values)
+    if problems := problems_of(settings):
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
     data_dir = settings.data_dir.resolve()
     settings = dataclasses.replace(settings, data_dir=data_dir, issuer=settings.issuer.rstrip("/"))
     if not settings.database_url:
         settings = dataclasses.replace(settings, database_url=f"sqlite:///{settings.sqlite_path}")
     return _with_secrets(settings)
+
+
+_CHOICES = {
+    "log_format": ("json", "text"),
+    "key_backend": ("pkcs8", "pkcs11"),
+    "key_algorithm": ("ec-p256", "rsa-3072"),
+}
+#: Inclusive bounds of numeric settings; ``None``: unbounded on that side.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "authorization_code_ttl": (1, 600),
+    "access_token_ttl": (1, 86400),
+    "id_token_ttl": (1, 86400),
+    "refresh_token_ttl": (60, None),
+    "refresh_token_reuse_grace": (0, 300),
+    "session_ttl": (60, None),
+    "jwks_cache_ttl": (0, None),
+    "key_publish_delay": (0, None),
+    "login_max_failures_per_account": (1, None),
+    "login_max_failures_per_ip": (1, None),
+    "login_throttle_window": (1, None),
+    "argon2_time_cost": (1, 100),
+    "argon2_memory_cost": (8, 4 * 1024 * 1024),
+    "argon2_parallelism": (1, 64),
+    "max_form_bytes": (1024, None),
+    "max_json_bytes": (1024, None),
+    "max_upload_bytes": (1024, None),
+    "backchannel_logout_timeout": (0.1, 60),
+    "max_image_pixels": (1, None),
+    "face_match_threshold": (0.01, 1.0),
+    "crl_validity": (60, None),
+    "ocsp_validity": (60, None),
+    "csc_sad_ttl": (1, 3600),
+    "console_step_up_max_age": (1, None),
+    "revocation_status_max_age": (0, 3600),
+    "seal_renew_before": (0, None),
+    "archive_renew_before": (0, None),
+    "max_pdf_pages": (1, None),
+    "max_pdf_objects": (1, None),
+    "trusted_proxies": (0, 10),
+    "outbound_timeout": (0.1, 60),
+    "outbound_max_bytes": (1024, None),
+    "outbound_cache_ttl": (1, None),
+    "outbound_retry_interval": (1, None),
+    "audit_anchor_interval": (0, None),
+    "storage_min_free": (0, None),
+}
+
+
+def problems_of(settings: Settings) -> list[str]:
+    """One line per setting whose value is out of its range or not one of its choices."""
+    problems = []
+    for name, choices in _CHOICES.items():
+        value = getattr(settings, name)
+        if value not in choices:
+            problems.append(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    for name, (low, high) in _RANGES.items():
+        value = getattr(settings, name)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+            problems.append(f"{name}: expected {bounds}, got {value!r}")
+    if not settings.issuer.startswith(("http://", "https://")) or any(
+        c in settings.issuer for c in "?# "
+    ):
+        problems.append(
+            f"issuer: expected an http(s) URL without query or fragment, got {settings.issuer!r}"
+        )
+    if len(settings.ca_country) != 2 or not settings.ca_country.isalpha():
+        problems.append(
+            f"ca_country: expected a two-letter ISO 3166 code, got {settings.ca_country!r}"
+        )
+    return problems
 
 
 def _with_secrets(settings: Settings) -> Settings:
