@@ -11,6 +11,7 @@ directory (or the same settings) agrees on them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -185,8 +186,14 @@ def _coerce(name: str, kind: typing.Any, raw: typing.Any) -> typing.Any:
     return str(raw)
 
 
-def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) -> Settings:
-    """Build :class:`Settings` from the environment, the TOML file and ``overrides``."""
+def load_settings(
+    environ: typing.Mapping[str, str] | None = None, *, create: bool = True, **overrides
+) -> Settings:
+    """Build :class:`Settings` from the environment, the TOML file and ``overrides``.
+
+    With ``create=False`` (the CLI, except ``serve``) a data directory that does not exist
+    is refused, saying where it was looked for, rather than made with new secrets: a
+    command run from another directory must not start a second installation."""
     env = os.environ if environ is None else environ
     file_values: dict = {}
     if path := env.get("ONETRIP_CONFIG"):
@@ -215,9 +222,28 @@ def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) 
         raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
     data_dir = settings.data_dir.resolve()
     settings = dataclasses.replace(settings, data_dir=data_dir, issuer=settings.issuer.rstrip("/"))
+    needs_dir = not settings.database_url or any(not getattr(settings, n) for n in SECRET_FIELDS)
+    if not create and needs_dir and not data_dir.is_dir():
+        raise SettingsError(
+            f"no OneTrip data directory at {data_dir} (ONETRIP_DATA_DIR, default ./var, "
+            f"looked for from {Path.cwd()}); `onetrip serve` makes it on first start, or "
+            "set ONETRIP_DATA_DIR to the server's"
+        )
     if not settings.database_url:
         settings = dataclasses.replace(settings, database_url=f"sqlite:///{settings.sqlite_path}")
     return _with_secrets(settings)
+
+
+def explicit_issuer(environ: typing.Mapping[str, str] | None = None) -> str | None:
+    """The issuer the environment or the settings file names, if any (not the default)."""
+    env = os.environ if environ is None else environ
+    if issuer := env.get("ONETRIP_ISSUER"):
+        return issuer.rstrip("/")
+    if path := env.get("ONETRIP_CONFIG"):
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            if issuer := tomllib.loads(Path(path).read_text()).get("issuer"):
+                return str(issuer).rstrip("/")
+    return None
 
 
 _CHOICES = {

@@ -13,7 +13,7 @@ from config import audit as audit_log
 from config import audit_anchor
 from config.cli import CliError, emit, json_option, pass_runtime, read_secret_from_stdin
 from config.runtime import Runtime
-from config.settings import SettingsError
+from config.settings import SettingsError, explicit_issuer, load_settings
 
 
 class _Root(click.Group):
@@ -34,13 +34,15 @@ def main(ctx: click.Context) -> None:
     ONETRIP_DATA_DIR, DATABASE_URL, REDIS_URL, ...) and the TOML file named
     by ONETRIP_CONFIG. The README lists them all.
     """
-    ctx.obj = Runtime()
+    ctx.obj = Runtime(load_settings(create=ctx.invoked_subcommand == "serve"))
 
 
-def _ready(runtime: Runtime) -> Runtime:
-    """The runtime with the schema in place: every command works on a fresh data directory."""
-    from idp.serve import bootstrap
+def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
+    """The runtime with the schema in place and the installation's issuer (stored at the
+    first start; a conflicting ONETRIP_ISSUER is refused)."""
+    from idp.serve import bootstrap, settle_issuer
 
+    settle_issuer(runtime, first_issuer)
     bootstrap(runtime)
     return runtime
 
@@ -67,10 +69,13 @@ def _ready(runtime: Runtime) -> Runtime:
 @pass_runtime
 def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the whole server (creates the schema, keys and CA on first start)."""
+    from idp.serve import check_listening, listening_issuer
     from idp.serve import serve as run
 
     workers = workers or os.cpu_count() or 1
-    _ready(runtime)
+    _ready(runtime, listening_issuer(host, port))
+    if explicit_issuer() is None:
+        check_listening(runtime.settings.issuer, host, port)
     _first_steps(runtime)
     click.echo(
         f"OneTrip {runtime.settings.issuer} listening on http://{host}:{port} "
@@ -719,6 +724,51 @@ def keys_list(runtime: Runtime, as_json: bool) -> None:
             for k in session.scalars(select(SigningKey).order_by(SigningKey.created_at))
         ]
     emit(rows, as_json)
+
+
+# -- issuer --------------------------------------------------------------------------------
+
+
+@main.group()
+def issuer() -> None:
+    """The installation's issuer: fixed at the first start, moved only on purpose."""
+
+
+@issuer.command("show")
+@json_option
+@pass_runtime
+def issuer_show(runtime: Runtime, as_json: bool) -> None:
+    """Print the issuer every token, certificate URL and QR code names."""
+    _ready(runtime)
+    emit({"issuer": runtime.settings.issuer}, as_json, text=runtime.settings.issuer)
+
+
+@issuer.command("move")
+@click.argument("new")
+@json_option
+@pass_runtime
+def issuer_move(runtime: Runtime, new: str, as_json: bool) -> None:
+    """Move the installation to the issuer NEW, saying what that changes."""
+    from config import installation
+    from config.settings import Settings, problems_of
+
+    new = new.rstrip("/")
+    runtime.migrate()
+    if bad := [p for p in problems_of(Settings(issuer=new)) if p.startswith("issuer")]:
+        raise CliError(bad[0])
+    old = installation.move_issuer(runtime.db, new, actor="cli")
+    changes = [
+        f"issuer moved: {old} -> {new}",
+        "- discovery, tokens, ID tokens and logout now name the new issuer; tokens and "
+        "sessions issued under the old one are refused (their 'iss' differs): services "
+        "re-read discovery, citizens sign in again",
+        "- certificates, CRLs and QR codes made from now on point at the new URLs (unless "
+        "pki_url_base is set); those already issued keep the old ones, so keep the old "
+        "host answering /pki/ or reissue them",
+        "- redirect URIs of services are not changed; set ONETRIP_ISSUER to the new value "
+        "(or unset it) on every node, then restart them",
+    ]
+    emit({"old": old, "new": new, "changes": changes[1:]}, as_json, text="\n".join(changes))
 
 
 # -- audit ---------------------------------------------------------------------------------

@@ -26,24 +26,59 @@ that is still not done after the rest of the budget.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing.util
 import os
+from urllib.parse import urlsplit
 
-from config import logs, metrics
+from config import installation, logs, metrics
 from config.audit_anchor import Stamp, keep_anchoring, remote_stamp
 from config.redis import watch_embedded
 from config.runtime import Runtime
+from config.settings import SettingsError, explicit_issuer
 
 
 def bootstrap(runtime: Runtime) -> None:
-    """Everything a first start needs; idempotent, safe when several nodes start at once."""
+    """Everything a first start needs; idempotent, safe when several nodes start at once.
+    A first start stores the issuer (:mod:`config.installation`)."""
     from idp.keys import ensure_keys
 
     runtime.migrate()
+    installation.fix_issuer(runtime.db, None, runtime.settings.issuer)
     with runtime.db.write() as session:
         ensure_keys(session, runtime.settings)
     for hook in BOOTSTRAP_HOOKS:
         hook(runtime)
+
+
+def settle_issuer(runtime: Runtime, first: str | None = None) -> None:
+    """Make ``runtime`` use the installation's issuer: the stored one, or (first start)
+    ``ONETRIP_ISSUER``, else ``first``, else the default. A conflicting ``ONETRIP_ISSUER``
+    raises :class:`config.settings.SettingsError`."""
+    runtime.migrate()
+    wanted = explicit_issuer()
+    issuer = installation.fix_issuer(runtime.db, wanted, first or runtime.settings.issuer)
+    if issuer != runtime.settings.issuer:
+        runtime.settings = dataclasses.replace(runtime.settings, issuer=issuer)
+
+
+def listening_issuer(host: str, port: int) -> str:
+    """The issuer a first start without ``ONETRIP_ISSUER`` takes: where it listens."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a comparison)
+    return f"http://{shown}:{port}"
+
+
+def check_listening(issuer: str, host: str, port: int) -> None:
+    """Refuse to serve a development issuer (plain http on loopback) on another port: every
+    URL handed out would lead to a port nobody answers on."""
+    parts = urlsplit(issuer)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme == "http" and loopback and parts.port and parts.port != port:
+        raise SettingsError(
+            f"this installation's issuer is {issuer}, but it would listen on port {port}: "
+            f"serve on port {parts.port}, or run `onetrip issuer move "
+            f"{listening_issuer(host, port)}` first"
+        )
 
 
 #: Packages append their first-start set-up here (e.g. the certificate authority).
@@ -104,6 +139,7 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
     runtime.db.dispose()  # workers are forked: they must open their own connections
     keep_anchoring(runtime.db, audit_stamp(runtime), runtime.settings)
     os.environ.setdefault("ONETRIP_DATA_DIR", str(runtime.settings.data_dir))
+    os.environ["ONETRIP_ISSUER"] = runtime.settings.issuer  # the installation's, for workers
     os.environ["ONETRIP_SERVE_WORKERS"] = str(workers)  # idp.passwords shares the CPUs by it
     Granian(
         "idp.wsgi:create_wsgi_app",
