@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -724,6 +725,33 @@ def keys_list(runtime: Runtime, as_json: bool) -> None:
             for k in session.scalars(select(SigningKey).order_by(SigningKey.created_at))
         ]
     emit(rows, as_json)
+
+
+# -- backup --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+@pass_runtime
+def backup(runtime: Runtime, destination: Path, as_json: bool) -> None:
+    """Back up the database, the secrets and the audit anchors into DESTINATION.
+
+    The node may keep serving. README.md ("Back up, restore, recover") says how to restore.
+    """
+    from config.backup import BackupError
+    from config.backup import backup as make_backup
+
+    _ready(runtime)
+    try:
+        manifest = make_backup(runtime.settings, runtime.db, destination.resolve())
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise CliError(f"no backup made: {exc}") from None
+    text = (
+        f"backup of {manifest['issuer']} in {destination.resolve()}: "
+        f"{', '.join(manifest['files'])} (secrets.json holds the keys' secrets: keep it safe)"
+    )
+    emit(manifest, as_json, text=text)
 
 
 # -- issuer --------------------------------------------------------------------------------

@@ -45,10 +45,35 @@ def bootstrap(runtime: Runtime) -> None:
 
     runtime.migrate()
     installation.fix_issuer(runtime.db, None, runtime.settings.issuer)
+    check_secrets(runtime)
     with runtime.db.write() as session:
         ensure_keys(session, runtime.settings)
     for hook in BOOTSTRAP_HOOKS:
         hook(runtime)
+
+
+def check_secrets(runtime: Runtime) -> None:
+    """Refuse to start when the secrets do not open the database's keys: a database
+    restored without its ``secrets.json`` (a fresh one was generated) would otherwise
+    start with keys it cannot use, and every client would fail."""
+    from sqlalchemy import select
+
+    from config.sealing import load_private_key
+    from idp.models import SigningKey
+
+    with runtime.db.read() as session:
+        sealed = session.scalar(select(SigningKey.private_pem).limit(1))
+    if sealed is None:
+        return
+    try:
+        load_private_key(runtime.settings, sealed)
+    except (ValueError, TypeError):
+        secrets = runtime.settings.data_dir / "secrets.json"
+        raise SettingsError(
+            "the secrets do not open this database's keys: the database was restored "
+            f"without its secrets, or {secrets} (or ONETRIP_KEY_ENCRYPTION_KEY) belongs to "
+            "another installation; put back the secrets.json of the backup and start again"
+        ) from None
 
 
 def settle_issuer(runtime: Runtime, first: str | None = None) -> None:
