@@ -30,10 +30,16 @@ class ApiError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
+#: Endpoints under /oauth/ that browsers are sent to: their errors are pages for a browser.
+_BROWSER_ENDPOINTS = ("/oauth/authorize", "/oauth/consent", "/oauth/logout")
+
+
 def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if request.path in _BROWSER_ENDPOINTS:
+        return best != "text/html" or request.accept_mimetypes.best != "text/html"
     if request.path.startswith(("/api/", "/oauth/", "/csc/", "/.well-known/", "/pki", "/connect/")):
         return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
 
@@ -100,6 +106,14 @@ def _retry_later(response: Response) -> Response:
     return response
 
 
+_TITLES = {
+    "invalid_request": "The request is not valid",
+    "access_denied": "Access denied",
+    "not_found": "Not found",
+    "forbidden": "Not allowed",
+}
+
+
 def _page(status: int, title: str, description: str) -> Response:
     return Response(
         render_template("error.html", status=status, title=title, description=description),
@@ -112,13 +126,14 @@ def install(app: Flask) -> None:
     def _api_error(exc: ApiError):
         if wants_json():
             return json_error(exc.error, exc.description, exc.status)
-        return _page(exc.status, exc.error, exc.description)
+        return _page(exc.status, translate(_TITLES.get(exc.error, exc.error)), exc.description)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if wants_json():
             return json_http_error(exc)
-        return _allow(_page(exc.code or 500, exc.name, exc.description or ""), exc)
+        page = _page(exc.code or 500, translate(exc.name), translate(exc.description or ""))
+        return _allow(page, exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

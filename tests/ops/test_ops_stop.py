@@ -20,7 +20,10 @@ from tests.idp.oidc_browser import Browser, create_user
 
 pytestmark = pytest.mark.slow
 
-FACES = Path("/work/shared/faces")
+#: The project's test photos, found as tests/biometrics/face_samples.py finds them.
+FACES = Path(
+    os.environ.get("ONETRIP_FACES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "faces"
+)
 
 
 def _group(pgid: int) -> dict[int, str]:
