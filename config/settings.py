@@ -292,6 +292,9 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 def problems_of(settings: Settings) -> list[str]:
     """One line per setting whose value is out of its range or not one of its choices."""
     problems = []
@@ -309,6 +312,12 @@ def problems_of(settings: Settings) -> list[str]:
     ):
         problems.append(
             f"issuer: expected an http(s) URL without query or fragment, got {settings.issuer!r}"
+        )
+    if settings.redis_url and not settings.redis_url.startswith(_REDIS_SCHEMES):
+        problems.append(
+            f"redis_url: expected a redis://, rediss:// or unix:// URL of one primary "
+            f"(Sentinel and Cluster are not supported: README, Deployment), got "
+            f"{settings.redis_url.split('://')[0]}://..."
         )
     if len(settings.ca_country) != 2 or not settings.ca_country.isalpha():
         problems.append(

@@ -78,3 +78,11 @@ def test_out_of_range_values_and_unknown_choices_are_refused_one_line_each(tmp_p
     ]
     assert "  log_format: expected one of json, text, got 'jsn'" in lines
     assert not (tmp_path / "secrets.json").exists()  # nothing was started on bad settings
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://s1:26379/mymaster", "redis+cluster://c1:7000"])
+def test_sentinel_and_cluster_urls_are_refused_naming_what_works(tmp_path, url):
+    with pytest.raises(
+        SettingsError, match=r"redis_url: expected a redis://, rediss:// or unix://"
+    ):
+        load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path), "REDIS_URL": url})
