@@ -9,14 +9,24 @@ verifies. The same restore without ``secrets.json`` is refused at start, saying 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy.engine import make_url
 
-from tests.conftest import ONETRIP, LiveServer, free_port, node_env, start_server, stop_process
+from tests.conftest import (
+    ONETRIP,
+    LiveServer,
+    free_port,
+    fresh_database,
+    node_env,
+    start_server,
+    stop_process,
+)
 from tests.idp.oidc_browser import Browser, create_client, create_user
 
 pytestmark = pytest.mark.slow
@@ -91,3 +101,32 @@ def test_a_restore_without_its_secrets_is_refused_at_start_saying_why(tmp_path, 
     assert started.returncode == 2
     assert "the secrets do not open this database's keys" in started.stderr
     assert "put back the secrets.json of the backup" in started.stderr
+
+
+def test_a_postgresql_backup_restores_with_pg_restore_into_a_new_database(tmp_path, redis_url):
+    if not os.environ.get("ONETRIP_TEST_DATABASE_URL"):
+        pytest.skip("PostgreSQL only (make test-postgres sets ONETRIP_TEST_DATABASE_URL)")
+    port = free_port()
+    with fresh_database(tmp_path) as old_url, fresh_database(tmp_path) as new_url:
+        env = node_env(tmp_path / "old", port, redis_url, old_url)
+        server = LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=start_server(env, port))
+        try:
+            client = create_client(server, "--grant-type", "client_credentials", name="Archive")
+            server.cli("backup", str(tmp_path / "backup"))
+        finally:
+            stop_process(server.process)
+        dump = tmp_path / "backup" / "onetrip.pgdump"
+        target = make_url(new_url).set(drivername="postgresql").render_as_string(False)
+        restored = subprocess.run(
+            ["pg_restore", "--no-owner", "-d", target, str(dump)], capture_output=True, text=True
+        )
+        assert restored.returncode == 0, restored.stderr
+        (tmp_path / "new").mkdir()
+        shutil.copy2(tmp_path / "backup" / "secrets.json", tmp_path / "new" / "secrets.json")
+        env = {**env, "ONETRIP_DATA_DIR": str(tmp_path / "new"), "DATABASE_URL": new_url}
+        server = LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=start_server(env, port))
+        try:
+            assert _grant(server, client) == 200
+            assert "audit log intact" in server.cli("audit", "verify").stdout
+        finally:
+            stop_process(server.process)
