@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
 
 import redis.exceptions
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -35,6 +36,22 @@ def unavailable_service(exc: BaseException) -> str | None:
     if isinstance(exc, OperationalError | InterfaceError) and _is_connection_failure(exc):
         return "database"
     return None
+
+
+_storage_full_at = 0.0
+
+
+def note_storage_full() -> None:
+    """Remember that a write just found storage full (the readiness probe reports it: a
+    database server's disk cannot be looked at from here)."""
+    global _storage_full_at
+    _storage_full_at = time.monotonic()
+
+
+def storage_full_within(seconds: float) -> float | None:
+    """Seconds since this process last found storage full, if within ``seconds``."""
+    ago = time.monotonic() - _storage_full_at
+    return ago if _storage_full_at and ago <= seconds else None
 
 
 def is_storage_full(exc: BaseException) -> bool:

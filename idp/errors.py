@@ -16,7 +16,7 @@ import secrets
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from config.outage import unavailable_service
+from config.outage import note_storage_full, unavailable_service
 from idp.i18n import translate
 
 log = logging.getLogger("onetrip")
@@ -89,6 +89,8 @@ def _failure(exc: Exception, environ: dict) -> tuple[int, str, str]:
     ref = environ.get("onetrip.request_id") or secrets.token_hex(8)
     path = environ.get("PATH_INFO", "")
     if service := unavailable_service(exc):
+        if service == "storage":
+            note_storage_full()
         log.warning("%s unavailable ref=%s path=%s: %s", service, ref, path, exc)
         return 503, _UNAVAILABLE, ref
     log.exception("unhandled error ref=%s path=%s", ref, path)

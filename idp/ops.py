@@ -27,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import metrics
 from config.logs import REQUEST_ID
+from config.outage import storage_full_within
 from config.runtime import Runtime
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}").fullmatch
@@ -73,8 +74,16 @@ def readiness(runtime: Runtime, provider) -> dict[str, str]:
     }
 
 
+#: How long a write that found storage full keeps the readiness probe failing.
+STORAGE_FULL_SECONDS = 10.0
+
+
 def _storage(directory, min_free: int) -> str:
-    """``ok``, or how little room the disk of ``directory`` has left for its writers."""
+    """``ok``, or how little room the disk of ``directory`` has left for its writers, or
+    that a write found the database's storage full moments ago (a PostgreSQL server's
+    disk is not ours to look at)."""
+    if (ago := storage_full_within(STORAGE_FULL_SECONDS)) is not None:
+        return f"unavailable: a write found storage full {ago:.0f} s ago"
     try:
         fs = os.statvfs(directory)
     except OSError as exc:

@@ -10,6 +10,8 @@ recover by itself once the file is removed.
 from __future__ import annotations
 
 import errno
+import os
+import pwd
 import re
 import sqlite3
 import subprocess
@@ -18,9 +20,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.conftest import LiveServer, free_port, node_env, start_server, stop_process
 from tests.idp.oidc_browser import PASSWORD, Browser, create_client, create_user
+from tests.ops.ops_servers import PostgresCluster, postgres_bin
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +122,66 @@ def test_a_full_data_disk_answers_503_audits_every_answered_login_and_recovers(
         time.sleep(1)  # the batch of the last login lands within its delay
         # Every login that was answered 302 is in the log, and none that got 503.
         assert _logged(database, username) == 2 + answered.count(302)
+        assert "audit log intact" in server.cli("audit", "verify").stdout
+    finally:
+        stop_process(server.process)
+
+
+@pytest.fixture
+def postgres_on_a_small_disk():
+    """A private PostgreSQL cluster whose database lives in a tablespace on a 16 MB tmpfs
+    (its WAL stays on the normal disk, as when a data volume fills)."""
+    bindir, reason = postgres_bin()
+    if bindir is None:
+        pytest.skip(f"private PostgreSQL cluster unavailable: {reason}")
+    cluster = PostgresCluster(bindir)
+    cluster.start()
+    small = cluster.directory / "small"
+    small.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(small)], capture_output=True
+    )
+    if made.returncode != 0:
+        cluster.remove()
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    owner = pwd.getpwnam("postgres")
+    os.chown(small, owner.pw_uid, owner.pw_gid)
+    admin = create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE TABLESPACE small LOCATION '{small}'"))
+        conn.execute(text("CREATE DATABASE onetrip TABLESPACE small"))
+    admin.dispose()
+    try:
+        yield cluster.url.rsplit("/", 1)[0] + "/onetrip", small
+    finally:
+        cluster.remove()
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_a_full_postgresql_disk_answers_503_names_storage_and_recovers(
+    tmp_path, redis_url, postgres_on_a_small_disk
+):
+    database_url, small = postgres_on_a_small_disk
+    port = free_port()
+    env = node_env(tmp_path / "node", port, redis_url, database_url)
+    server = LiveServer(url=env["ONETRIP_ISSUER"], env=env, process=start_server(env, port))
+    try:
+        username = create_user(server)
+        filler = _fill(small)
+        answered = []
+        for _ in range(150):  # until the audit table needs a page the disk cannot give
+            answered.append(_login(server, username).status_code)
+            if answered[-1] == 503:
+                break
+        assert answered[-1] == 503, answered
+        ready = requests.get(f"{server.url}/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert ready.json()["failed"] == ["storage"]
+        assert server.process.poll() is None
+
+        filler.unlink()
+        assert _ready(server).status_code == 200
+        assert _login(server, username).status_code == 302
         assert "audit log intact" in server.cli("audit", "verify").stdout
     finally:
         stop_process(server.process)
