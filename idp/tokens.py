@@ -97,9 +97,13 @@ class RevocationCache:
         with self.runtime.db.read() as session:
             if session.get(RevokedAccessToken, jti) is not None:
                 return True
-            return grant_id is not None and session.scalar(
-                select(Grant.revoked_at.is_not(None)).where(Grant.id == grant_id)
-            ) is True
+            return (
+                grant_id is not None
+                and session.scalar(
+                    select(Grant.revoked_at.is_not(None)).where(Grant.id == grant_id)
+                )
+                is True
+            )
 
     def rebuild(self) -> None:
         """Copy every revocation that can still matter from the database into Redis."""

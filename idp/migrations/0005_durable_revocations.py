@@ -24,9 +24,7 @@ def upgrade() -> None:
         sa.Column("jti", sa.String(64), primary_key=True),
         sa.Column("expires_at", sa.DateTime, nullable=False),
     )
-    op.create_index(
-        "ix_revoked_access_tokens_expires_at", "revoked_access_tokens", ["expires_at"]
-    )
+    op.create_index("ix_revoked_access_tokens_expires_at", "revoked_access_tokens", ["expires_at"])
     op.create_index("ix_grants_revoked_at", "grants", ["revoked_at"])
     op.add_column("refresh_tokens", sa.Column("successor_hash", sa.String(64)))
 
