@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/onetrip serve --host $(HOST) --port $(PORT)
+	$(if $(ISSUER),ONETRIP_ISSUER='$(ISSUER)' )$(BIN)/onetrip serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

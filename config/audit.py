@@ -1,16 +1,23 @@
-"""The append-only, hash-chained audit log shared by every package.
+"""The append-only, keyed, hash-chained audit log shared by every package.
 
-Each row carries the SHA-256 of its own content and of the row before it, so deleting,
-reordering or editing any row breaks the chain from that row on; ``onetrip audit verify``
-finds the first broken row. The database refuses UPDATE and DELETE on the table
-(triggers), so tampering needs someone who can drop those first. Appending takes a row
-lock on the single ``audit_head`` row, which serialises writers on every database.
+Each row carries an HMAC-SHA256 of its own content and of the row before it, under the
+``audit_key`` setting (kept outside the database, in ``secrets.json`` or the
+environment), so deleting, reordering or editing any row breaks the chain from that row
+on, and someone with the database alone cannot recompute it: ``onetrip audit verify``
+finds the first broken row. Rows written before the chain was keyed (``audit_head.
+keyed_from``, set by migration config_0002) keep their plain SHA-256. The database refuses
+UPDATE and DELETE on the table (triggers), so tampering needs someone who can drop those
+first. What a key alone cannot catch (a truncated tail, or a rewrite by whoever holds the
+key) the anchors catch: :mod:`config.audit_anchor` time-stamps the head and keeps that
+outside the database. Appending takes a row lock on the single ``audit_head`` row, which
+serialises writers on every database.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -47,9 +54,9 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    def compute_hash(self) -> str:
+    def compute_hash(self, key: bytes | None) -> str:
         return _chain_hash(
-            {c: getattr(self, c) for c in _HASHED}, prev_hash=self.prev_hash, seq=self.seq
+            {c: getattr(self, c) for c in _HASHED}, prev_hash=self.prev_hash, seq=self.seq, key=key
         )
 
     def as_dict(self) -> dict:
@@ -74,12 +81,14 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=1)
 
 
 _HASHED = ("at", "event", "actor", "subject", "client_id", "ip", "details")
 
 
-def _chain_hash(row: dict, *, prev_hash: str, seq: int) -> str:
+def _chain_hash(row: dict, *, prev_hash: str, seq: int, key: bytes | None) -> str:
+    """HMAC-SHA256 of the row under ``key``; plain SHA-256 for rows from before keying."""
     body = [
         seq,
         row["at"].isoformat(),
@@ -91,8 +100,10 @@ def _chain_hash(row: dict, *, prev_hash: str, seq: int) -> str:
         row["details"] or {},
         prev_hash,
     ]
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if key is None:
+        return hashlib.sha256(blob).hexdigest()
+    return hmac.new(key, blob, hashlib.sha256).hexdigest()
 
 
 _events = AuditEvent.__table__
@@ -126,14 +137,18 @@ _set_head = (
 )
 
 
-def _chained(head: tuple[int, str], entries: Sequence[dict]) -> tuple[list[dict], dict]:
+def _chained(
+    head: tuple[int, str], entries: Sequence[dict], key: bytes | None
+) -> tuple[list[dict], dict]:
     """The rows that chain ``entries`` onto the log whose newest row is ``head`` (seq,
     hash), and the head's new values."""
+    if key is None:
+        raise RuntimeError("the audit chain needs its key (Database(audit_key=...))")
     seq, prev_hash = head
     rows = []
     for entry in entries:
         seq += 1
-        digest = _chain_hash(entry, prev_hash=prev_hash, seq=seq)
+        digest = _chain_hash(entry, prev_hash=prev_hash, seq=seq, key=key)
         rows.append({**entry, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
     return rows, {"head_seq": seq, "head_hash": prev_hash}
@@ -145,7 +160,7 @@ def _append(session: Session, entries: Sequence[dict]) -> int:
     Core statements rather than ORM objects: this runs on every token grant, and the unit
     of work cost four times what the statements themselves do.
     """
-    rows, head = _chained(session.execute(_lock_head).one(), entries)
+    rows, head = _chained(session.execute(_lock_head).one(), entries, session.info["audit_key"])
     session.execute(_events.insert(), rows)
     session.execute(_set_head, head)
     return head["head_seq"]
@@ -178,9 +193,11 @@ class BatchedLog:
     what has queued every ``max_delay`` seconds in one transaction. The price, stated
     plainly: an event lands up to ``max_delay`` after the answer went out, and a process
     killed outright loses at most that window. Events that go with a state change keep
-    using :func:`record` inside their own transaction. When the database is down, events
-    wait (up to ``capacity``); beyond that :meth:`record` writes synchronously, so the
-    caller fails with the database instead of an event being dropped.
+    using :func:`record` inside their own transaction. Once a batch could not be written
+    (the database down, its disk full), :meth:`record` writes synchronously until a write
+    succeeds again, as it does beyond ``capacity`` queued events: the caller fails with the
+    database (503) instead of acknowledging an event that is not in the log. Events
+    queued before the failure showed wait and are written when the database takes writes.
     """
 
     def __init__(self, db: Database, *, max_delay: float = 0.05, capacity: int = 10_000) -> None:
@@ -196,6 +213,7 @@ class BatchedLog:
         self._wake = threading.Event()
         self._write_lock = threading.Lock()
         self._thread_pid: int | None = None
+        self._failing = False  # the last write failed: write synchronously until one works
         atexit.register(self.flush)
 
     def record(
@@ -209,7 +227,7 @@ class BatchedLog:
         **details,
     ) -> None:
         entry = _entry(event, actor, subject, client_id, ip, details)
-        if len(self._queue) >= self._capacity:
+        if self._failing or len(self._queue) >= self._capacity:
             self.flush()
             self._write([entry])
             return
@@ -236,10 +254,16 @@ class BatchedLog:
                 pending -= len(batch)
 
     def _write(self, entries: list[dict]) -> None:
-        with self._db.raw_write() as transaction:
-            rows, head = _chained(transaction.one(self._lock_head, {}), entries)
-            transaction.executemany(self._insert, rows)
-            transaction.execute(self._set_head, head)
+        try:
+            with self._db.raw_write() as transaction:
+                head = transaction.one(self._lock_head, {})
+                rows, head = _chained(head, entries, self._db.audit_key)
+                transaction.executemany(self._insert, rows)
+                transaction.execute(self._set_head, head)
+        except BaseException:
+            self._failing = True
+            raise
+        self._failing = False
 
     def _start(self) -> None:
         # Also after a fork: the parent's thread does not exist in the child.
@@ -263,17 +287,32 @@ class BatchedLog:
 
 @dataclass(frozen=True)
 class ChainReport:
+    """What :func:`verify` found. ``kind`` names the tampering: ``edited`` (a row's content
+    does not match its keyed hash: edited, or recomputed without the key), ``relinked`` (a
+    row does not link to the one before), ``missing`` (a row in the middle is gone),
+    ``truncated`` (the newest rows are gone), ``rewritten`` (a row differs from what an
+    anchor recorded: recomputed by someone with the key), ``unkeyed`` (the boundary of
+    the keyed rows moved); ``None`` when intact."""
+
     rows: int
     first_broken: int | None
     reason: str | None
+    kind: str | None = None
+    anchors: int = 0
 
     @property
     def intact(self) -> bool:
         return self.first_broken is None
 
 
-def verify(session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the chain from the first row and report the first row that does not fit."""
+def verify(session: Session, batch: int = 5000, anchors: Sequence[dict] = ()) -> ChainReport:
+    """Walk the chain from the first row and report the first row that does not fit, then
+    hold the chain against ``anchors`` (:func:`config.audit_anchor.read`), newest last."""
+    key = session.info.get("audit_key")
+    head = session.get(AuditHead, 1)
+    keyed_from = head.keyed_from if head is not None else 1
+    anchored = {a["seq"]: a for a in anchors}
+    seen: dict[int, str] = {}
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
     while True:
@@ -291,17 +330,61 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
             break
         for row in rows:
             if row.seq != expected_seq:
-                return ChainReport(count, expected_seq, f"row {expected_seq} is missing")
+                return ChainReport(count, expected_seq, f"row {expected_seq} is missing", "missing")
             if row.prev_hash != prev:
-                return ChainReport(count, row.seq, "does not link to the row before it")
-            if row.compute_hash() != row.hash:
-                return ChainReport(count, row.seq, "content does not match its hash")
+                return ChainReport(count, row.seq, "does not link to the row before it", "relinked")
+            if row.compute_hash(key if row.seq >= keyed_from else None) != row.hash:
+                return ChainReport(
+                    count,
+                    row.seq,
+                    "content does not match its keyed hash: edited, or recomputed without "
+                    "the audit key",
+                    "edited",
+                )
+            if row.seq in anchored:
+                seen[row.seq] = row.hash
             prev, expected_seq, count, last = row.hash, row.seq + 1, count + 1, row.seq
         session.expunge_all()
-    head = session.get(AuditHead, 1)
+    if anchors:
+        found = _against_anchors(anchors, seen, count, keyed_from)
+        if found is not None:
+            return found
     if head is not None and (head.seq != count or head.hash != prev):
-        return ChainReport(count, count + 1, "rows after this one were removed")
-    return ChainReport(count, None, None)
+        return ChainReport(count, count + 1, "rows after this one were removed", "truncated")
+    return ChainReport(count, None, None, anchors=len(anchors))
+
+
+def _against_anchors(
+    anchors: Sequence[dict], seen: dict[int, str], count: int, keyed_from: int
+) -> ChainReport | None:
+    for anchor in anchors:
+        if anchor.get("keyed_from", keyed_from) != keyed_from:
+            return ChainReport(
+                count,
+                min(keyed_from, anchor["keyed_from"]),
+                f"keyed rows start at {keyed_from}, the anchor of {anchor['at']} says "
+                f"{anchor['keyed_from']}",
+                "unkeyed",
+            )
+    newest = anchors[-1]
+    if newest["seq"] > count:
+        return ChainReport(
+            count,
+            count + 1,
+            f"the tail was cut: the anchor of {newest['at']} names row {newest['seq']}, "
+            f"the log ends at row {count}",
+            "truncated",
+        )
+    for anchor in anchors:
+        if anchor["seq"] and seen.get(anchor["seq"]) != anchor["hash"]:
+            return ChainReport(
+                count,
+                anchor["seq"],
+                f"the chain was recomputed: row {anchor['seq']} is not the one anchored at "
+                f"{anchor['at']}",
+                "rewritten",
+            )
+    return None
 
 
 def tail(session: Session, limit: int = 20) -> list[AuditEvent]:

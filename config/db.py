@@ -85,8 +85,10 @@ def _sqlite_engine(url: str) -> Engine:
 class Database:
     """Engine and sessions. Use :meth:`write` for anything that changes rows."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_key: bytes | None = None) -> None:
         self.url = url
+        self.audit_key = audit_key  # keys the audit chain (config.audit); in every session
+
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = _sqlite_engine(url)
@@ -102,8 +104,9 @@ class Database:
             )
         writer = self.engine.execution_options(onetrip_write=True)
         self._readers = PerThread(self._open_reader)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(writer, expire_on_commit=False)
+        info = {"audit_key": audit_key}
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(writer, expire_on_commit=False, info=info)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -25,7 +25,7 @@ class Runtime:
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with suppress(PermissionError):  # a directory the operator made and owns stays theirs
             self.settings.data_dir.chmod(0o700)  # keys, database, Valkey socket: ours only
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, audit_key=self.settings.key_bytes("audit_key"))
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -11,17 +11,20 @@ directory (or the same settings) agrees on them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
+import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 #: Settings that are secrets: generated on first start when not configured.
-SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt")
+SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt", "audit_key")
 
 _BARE_ENV = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
 
@@ -43,12 +46,16 @@ class Settings:
     secret_key: str = ""
     key_encryption_key: str = ""
     pairwise_salt: str = ""
+    audit_key: str = ""  # HMAC key of the audit chain: outside the database (config/audit.py)
 
     # Tokens and sessions.
     authorization_code_ttl: int = 60
     access_token_ttl: int = 600
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
+    # A used refresh token presented again this soon is a retry after a lost answer
+    # (idp/tokens.py); later, it is theft and revokes the grant. 0 turns retries off.
+    refresh_token_reuse_grace: int = 30
     session_ttl: int = 8 * 3600
     jwks_cache_ttl: int = 300
     key_publish_delay: int = 300
@@ -107,6 +114,10 @@ class Settings:
 
     # Operations (idp/ops.py).
     log_format: str = "json"  # json (one object per line) | text; applies under `onetrip serve`
+    # Prometheus multiprocess files: memory-mapped, so never on the data disk (a full disk
+    # there killed workers with SIGBUS). Empty: $XDG_RUNTIME_DIR or the temp dir.
+    metrics_dir: str = ""
+    storage_min_free: int = 8 * 1024 * 1024  # /readyz fails below this many bytes free
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* are believed
 
     # Issue 15: URLs that clients supply (config/outbound.py) and client policy.
@@ -120,9 +131,30 @@ class Settings:
     outbound_retry_interval: int = 30
     require_pkce: bool = True  # PKCE of confidential clients (public ones always); per client too
 
+    # Issue 15: the audit chain's anchors (config/audit_anchor.py).
+    audit_anchor_interval: int = 3600  # a node time-stamps the chain's head this often; 0: never
+    audit_anchor_file: str = ""  # JSON lines; empty: <data_dir>/audit-anchors.jsonl
+    audit_tsa_url: str = ""  # RFC 3161 TSA for anchors (guarded fetcher); empty: OneTrip's own
+
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def audit_anchors_path(self) -> Path:
+        """Where anchors of the audit chain go: outside the database, beside its key."""
+        if not self.audit_anchor_file:
+            return self.data_dir / "audit-anchors.jsonl"
+        return Path(self.audit_anchor_file).resolve()
+
+    @property
+    def metrics_path(self) -> Path:
+        """This data directory's metrics directory (a node adds its port beneath)."""
+        if self.metrics_dir:
+            return Path(self.metrics_dir).resolve()
+        base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+        tag = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        return Path(base) / f"onetrip-metrics-{tag}"
 
     @property
     def sqlite_path(self) -> Path:
@@ -154,8 +186,14 @@ def _coerce(name: str, kind: typing.Any, raw: typing.Any) -> typing.Any:
     return str(raw)
 
 
-def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) -> Settings:
-    """Build :class:`Settings` from the environment, the TOML file and ``overrides``."""
+def load_settings(
+    environ: typing.Mapping[str, str] | None = None, *, create: bool = True, **overrides
+) -> Settings:
+    """Build :class:`Settings` from the environment, the TOML file and ``overrides``.
+
+    With ``create=False`` (the CLI, except ``serve``) a data directory that does not exist
+    is refused, saying where it was looked for, rather than made with new secrets: a
+    command run from another directory must not start a second installation."""
     env = os.environ if environ is None else environ
     file_values: dict = {}
     if path := env.get("ONETRIP_CONFIG"):
@@ -180,11 +218,112 @@ def load_settings(environ: typing.Mapping[str, str] | None = None, **overrides) 
         if raw is not None:
             values[name] = _coerce(name, hints[name], raw)
     settings = Settings(**values)
+    if problems := problems_of(settings):
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
     data_dir = settings.data_dir.resolve()
     settings = dataclasses.replace(settings, data_dir=data_dir, issuer=settings.issuer.rstrip("/"))
+    needs_dir = not settings.database_url or any(not getattr(settings, n) for n in SECRET_FIELDS)
+    if not create and needs_dir and not data_dir.is_dir():
+        raise SettingsError(
+            f"no OneTrip data directory at {data_dir} (ONETRIP_DATA_DIR, default ./var, "
+            f"looked for from {Path.cwd()}); `onetrip serve` makes it on first start, or "
+            "set ONETRIP_DATA_DIR to the server's"
+        )
     if not settings.database_url:
         settings = dataclasses.replace(settings, database_url=f"sqlite:///{settings.sqlite_path}")
     return _with_secrets(settings)
+
+
+def explicit_issuer(environ: typing.Mapping[str, str] | None = None) -> str | None:
+    """The issuer the environment or the settings file names, if any (not the default)."""
+    env = os.environ if environ is None else environ
+    if issuer := env.get("ONETRIP_ISSUER"):
+        return issuer.rstrip("/")
+    if path := env.get("ONETRIP_CONFIG"):
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            if issuer := tomllib.loads(Path(path).read_text()).get("issuer"):
+                return str(issuer).rstrip("/")
+    return None
+
+
+_CHOICES = {
+    "log_format": ("json", "text"),
+    "key_backend": ("pkcs8", "pkcs11"),
+    "key_algorithm": ("ec-p256", "rsa-3072"),
+}
+#: Inclusive bounds of numeric settings; ``None``: unbounded on that side.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "authorization_code_ttl": (1, 600),
+    "access_token_ttl": (1, 86400),
+    "id_token_ttl": (1, 86400),
+    "refresh_token_ttl": (60, None),
+    "refresh_token_reuse_grace": (0, 300),
+    "session_ttl": (60, None),
+    "jwks_cache_ttl": (0, None),
+    "key_publish_delay": (0, None),
+    "login_max_failures_per_account": (1, None),
+    "login_max_failures_per_ip": (1, None),
+    "login_throttle_window": (1, None),
+    "argon2_time_cost": (1, 100),
+    "argon2_memory_cost": (8, 4 * 1024 * 1024),
+    "argon2_parallelism": (1, 64),
+    "max_form_bytes": (1024, None),
+    "max_json_bytes": (1024, None),
+    "max_upload_bytes": (1024, None),
+    "backchannel_logout_timeout": (0.1, 60),
+    "max_image_pixels": (1, None),
+    "face_match_threshold": (0.01, 1.0),
+    "crl_validity": (60, None),
+    "ocsp_validity": (60, None),
+    "csc_sad_ttl": (1, 3600),
+    "console_step_up_max_age": (1, None),
+    "revocation_status_max_age": (0, 3600),
+    "seal_renew_before": (0, None),
+    "archive_renew_before": (0, None),
+    "max_pdf_pages": (1, None),
+    "max_pdf_objects": (1, None),
+    "trusted_proxies": (0, 10),
+    "outbound_timeout": (0.1, 60),
+    "outbound_max_bytes": (1024, None),
+    "outbound_cache_ttl": (1, None),
+    "outbound_retry_interval": (1, None),
+    "audit_anchor_interval": (0, None),
+    "storage_min_free": (0, None),
+}
+
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def problems_of(settings: Settings) -> list[str]:
+    """One line per setting whose value is out of its range or not one of its choices."""
+    problems = []
+    for name, choices in _CHOICES.items():
+        value = getattr(settings, name)
+        if value not in choices:
+            problems.append(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    for name, (low, high) in _RANGES.items():
+        value = getattr(settings, name)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+            problems.append(f"{name}: expected {bounds}, got {value!r}")
+    if not settings.issuer.startswith(("http://", "https://")) or any(
+        c in settings.issuer for c in "?# "
+    ):
+        problems.append(
+            f"issuer: expected an http(s) URL without query or fragment, got {settings.issuer!r}"
+        )
+    if settings.redis_url and not settings.redis_url.startswith(_REDIS_SCHEMES):
+        problems.append(
+            f"redis_url: expected a redis://, rediss:// or unix:// URL of one primary "
+            f"(Sentinel and Cluster are not supported: README, Deployment), got "
+            f"{settings.redis_url.split('://')[0]}://..."
+        )
+    if len(settings.ca_country) != 2 or not settings.ca_country.isalpha():
+        problems.append(
+            f"ca_country: expected a two-letter ISO 3166 code, got {settings.ca_country!r}"
+        )
+    return problems
 
 
 def _with_secrets(settings: Settings) -> Settings:

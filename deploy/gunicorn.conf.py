@@ -14,7 +14,6 @@ app themselves (no ``preload_app``: nothing opened in the master is shared after
 
 import multiprocessing
 import os
-from pathlib import Path
 
 # -- what to run ------------------------------------------------------------------------
 wsgi_app = "idp.wsgi:create_wsgi_app()"
@@ -51,8 +50,7 @@ forwarded_allow_ips = os.environ.get("ONETRIP_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"
 
-# -- Prometheus: one directory per node, emptied at start ------------------------------
-_METRICS = Path(os.environ.get("ONETRIP_DATA_DIR", "var")).resolve() / "metrics" / "gunicorn"
+# -- Prometheus: one directory per node, emptied at start, off the data disk -------------
 
 
 def on_starting(server):
@@ -60,8 +58,8 @@ def on_starting(server):
     from config.runtime import Runtime
     from idp.serve import bootstrap
 
-    metrics.use_directory(_METRICS, clean=True)
     runtime = Runtime()
+    metrics.use_directory(runtime.settings.metrics_path / "gunicorn", clean=True)
     bootstrap(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # the embedded Valkey lives as long as the master

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from config import audit as audit_log
+from config import audit_anchor
 from config.cli import CliError, emit, json_option, pass_runtime, read_secret_from_stdin
 from config.runtime import Runtime
-from config.settings import SettingsError
+from config.settings import SettingsError, explicit_issuer, load_settings
 
 
 class _Root(click.Group):
@@ -33,13 +35,15 @@ def main(ctx: click.Context) -> None:
     ONETRIP_DATA_DIR, DATABASE_URL, REDIS_URL, ...) and the TOML file named
     by ONETRIP_CONFIG. The README lists them all.
     """
-    ctx.obj = Runtime()
+    ctx.obj = Runtime(load_settings(create=ctx.invoked_subcommand == "serve"))
 
 
-def _ready(runtime: Runtime) -> Runtime:
-    """The runtime with the schema in place: every command works on a fresh data directory."""
-    from idp.serve import bootstrap
+def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
+    """The runtime with the schema in place and the installation's issuer (stored at the
+    first start; a conflicting ONETRIP_ISSUER is refused)."""
+    from idp.serve import bootstrap, settle_issuer
 
+    settle_issuer(runtime, first_issuer)
     bootstrap(runtime)
     return runtime
 
@@ -66,10 +70,13 @@ def _ready(runtime: Runtime) -> Runtime:
 @pass_runtime
 def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the whole server (creates the schema, keys and CA on first start)."""
+    from idp.serve import check_listening, listening_issuer
     from idp.serve import serve as run
 
     workers = workers or os.cpu_count() or 1
-    _ready(runtime)
+    _ready(runtime, listening_issuer(host, port))
+    if explicit_issuer() is None:
+        check_listening(runtime.settings.issuer, host, port)
     _first_steps(runtime)
     click.echo(
         f"OneTrip {runtime.settings.issuer} listening on http://{host}:{port} "
@@ -720,32 +727,136 @@ def keys_list(runtime: Runtime, as_json: bool) -> None:
     emit(rows, as_json)
 
 
+# -- backup --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+@pass_runtime
+def backup(runtime: Runtime, destination: Path, as_json: bool) -> None:
+    """Back up the database, the secrets and the audit anchors into DESTINATION.
+
+    The node may keep serving. README.md ("Back up, restore, recover") says how to restore.
+    """
+    from config.backup import BackupError
+    from config.backup import backup as make_backup
+
+    _ready(runtime)
+    try:
+        manifest = make_backup(runtime.settings, runtime.db, destination.resolve())
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise CliError(f"no backup made: {exc}") from None
+    text = (
+        f"backup of {manifest['issuer']} in {destination.resolve()}: "
+        f"{', '.join(manifest['files'])} (secrets.json holds the keys' secrets: keep it safe)"
+    )
+    emit(manifest, as_json, text=text)
+
+
+# -- issuer --------------------------------------------------------------------------------
+
+
+@main.group()
+def issuer() -> None:
+    """The installation's issuer: fixed at the first start, moved only on purpose."""
+
+
+@issuer.command("show")
+@json_option
+@pass_runtime
+def issuer_show(runtime: Runtime, as_json: bool) -> None:
+    """Print the issuer every token, certificate URL and QR code names."""
+    _ready(runtime)
+    emit({"issuer": runtime.settings.issuer}, as_json, text=runtime.settings.issuer)
+
+
+@issuer.command("move")
+@click.argument("new")
+@json_option
+@pass_runtime
+def issuer_move(runtime: Runtime, new: str, as_json: bool) -> None:
+    """Move the installation to the issuer NEW, saying what that changes."""
+    from config import installation
+    from config.settings import Settings, problems_of
+
+    new = new.rstrip("/")
+    runtime.migrate()
+    if bad := [p for p in problems_of(Settings(issuer=new)) if p.startswith("issuer")]:
+        raise CliError(bad[0])
+    old = installation.move_issuer(runtime.db, new, actor="cli")
+    changes = [
+        f"issuer moved: {old} -> {new}",
+        "- discovery, tokens, ID tokens and logout now name the new issuer; tokens and "
+        "sessions issued under the old one are refused (their 'iss' differs): services "
+        "re-read discovery, citizens sign in again",
+        "- certificates, CRLs and QR codes made from now on point at the new URLs (unless "
+        "pki_url_base is set); those already issued keep the old ones, so keep the old "
+        "host answering /pki/ or reissue them",
+        "- redirect URIs of services are not changed; set ONETRIP_ISSUER to the new value "
+        "(or unset it) on every node, then restart them",
+    ]
+    emit({"old": old, "new": new, "changes": changes[1:]}, as_json, text="\n".join(changes))
+
+
 # -- audit ---------------------------------------------------------------------------------
 
 
 @main.group()
 def audit() -> None:
-    """The append-only, hash-chained audit log."""
+    """The append-only, keyed, hash-chained and anchored audit log."""
 
 
 @audit.command("verify")
 @json_option
 @pass_runtime
 def audit_verify(runtime: Runtime, as_json: bool) -> None:
-    """Check the hash chain; exit 1 and name the first broken row if it is broken."""
+    """Check the keyed chain and hold it against the anchors; exit 1 naming the first
+    broken row and what was done to the log (edited, truncated, rewritten...)."""
+    path = runtime.settings.audit_anchors_path
+    try:
+        anchors = audit_anchor.read(path)
+    except audit_anchor.AnchorError as exc:
+        raise CliError(f"the anchors do not read: {exc}") from None
     with _ready(runtime).db.read() as session:
-        report = audit_log.verify(session)
+        report = audit_log.verify(session, anchors=anchors)
     data = {
         "rows": report.rows,
         "intact": report.intact,
         "first_broken": report.first_broken,
+        "kind": report.kind,
         "reason": report.reason,
+        "anchors": len(anchors),
+        "anchors_file": str(path),
     }
     if report.intact:
-        emit(data, as_json, text=f"audit log intact: {report.rows} rows")
+        held = f", held against {len(anchors)} anchors" if anchors else ", no anchors yet"
+        emit(data, as_json, text=f"audit log intact: {report.rows} rows{held} ({path})")
         return
-    emit(data, as_json, text=f"audit log BROKEN at row {report.first_broken}: {report.reason}")
+    text = f"audit log BROKEN ({report.kind}) at row {report.first_broken}: {report.reason}"
+    emit(data, as_json, text=text)
     sys.exit(1)
+
+
+@audit.command("anchor")
+@json_option
+@pass_runtime
+def audit_anchor_now(runtime: Runtime, as_json: bool) -> None:
+    """Time-stamp the chain's head now and append the anchor to the anchors file."""
+    from idp.serve import audit_stamp
+
+    _ready(runtime)
+    try:
+        record = audit_anchor.anchor(
+            runtime.db, audit_stamp(runtime), runtime.settings.audit_anchors_path
+        )
+    except (audit_anchor.AnchorError, OSError) as exc:
+        raise CliError(f"no anchor made: {exc}") from None
+    summary = {k: record[k] for k in ("seq", "hash", "keyed_from", "at")}
+    text = (
+        f"anchored row {record['seq']} at {record['at']} in {runtime.settings.audit_anchors_path}"
+    )
+    emit(summary, as_json, text=text)
 
 
 @audit.command("tail")

@@ -3,7 +3,8 @@
 No caller ever sees a stack trace: unexpected errors are logged with a reference (the
 request id, also in the ``X-Request-Id`` header) that the answer repeats, so an operator
 can find the log line. An unreachable database or Redis is not a bug: the caller gets 503
-"service temporarily unavailable" with ``Retry-After`` and the node recovers by itself.
+"service temporarily unavailable" with ``Retry-After`` and the node recovers by itself;
+so is a full disk (see :mod:`config.outage`). Pages are in the browser's language.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 import secrets
 
 from flask import Flask, Response, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
-from config.outage import unavailable_service
+from config.outage import note_storage_full, unavailable_service
+from idp.i18n import translate
 
 log = logging.getLogger("onetrip")
 
@@ -28,10 +30,16 @@ class ApiError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
+#: Endpoints under /oauth/ that browsers are sent to: their errors are pages for a browser.
+_BROWSER_ENDPOINTS = ("/oauth/authorize", "/oauth/consent", "/oauth/logout")
+
+
 def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if request.path in _BROWSER_ENDPOINTS:
+        return best != "text/html" or request.accept_mimetypes.best != "text/html"
     if request.path.startswith(("/api/", "/oauth/", "/csc/", "/.well-known/", "/pki", "/connect/")):
         return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
 
@@ -70,29 +78,42 @@ def _allow(response: Response, exc: HTTPException) -> Response:
     return response
 
 
-def _failure(exc: Exception, environ: dict) -> tuple[int, str]:
-    """Logs an unexpected exception under the request's reference; the status and words
-    the caller gets: 503 while the database or Redis is unreachable, else 500."""
+_UNAVAILABLE = "The service is temporarily unavailable; please try again shortly (reference {ref})."
+_FAILED = "The server could not complete this request (reference {ref})."
+
+
+def _failure(exc: Exception, environ: dict) -> tuple[int, str, str]:
+    """Logs an unexpected exception under the request's reference; the status, the words
+    the caller gets (an English template with ``{ref}``) and the reference: 503 while the
+    database or Redis is unreachable or storage is full, else 500."""
     ref = environ.get("onetrip.request_id") or secrets.token_hex(8)
     path = environ.get("PATH_INFO", "")
     if service := unavailable_service(exc):
+        if service == "storage":
+            note_storage_full()
         log.warning("%s unavailable ref=%s path=%s: %s", service, ref, path, exc)
-        return 503, (
-            f"The service is temporarily unavailable; please try again shortly (reference {ref})."
-        )
+        return 503, _UNAVAILABLE, ref
     log.exception("unhandled error ref=%s path=%s", ref, path)
-    return 500, f"The server could not complete this request (reference {ref})."
+    return 500, _FAILED, ref
 
 
-def _failure_json(status: int, description: str) -> Response:
+def _failure_json(status: int, description: str, ref: str) -> Response:
     error = "temporarily_unavailable" if status == 503 else "server_error"
-    return _retry_later(json_error(error, description, status))
+    return _retry_later(json_error(error, description.format(ref=ref), status))
 
 
 def _retry_later(response: Response) -> Response:
     if response.status_code == 503:
         response.headers["Retry-After"] = "5"
     return response
+
+
+_TITLES = {
+    "invalid_request": "The request is not valid",
+    "access_denied": "Access denied",
+    "not_found": "Not found",
+    "forbidden": "Not allowed",
+}
 
 
 def _page(status: int, title: str, description: str) -> Response:
@@ -107,19 +128,21 @@ def install(app: Flask) -> None:
     def _api_error(exc: ApiError):
         if wants_json():
             return json_error(exc.error, exc.description, exc.status)
-        return _page(exc.status, exc.error, exc.description)
+        return _page(exc.status, translate(_TITLES.get(exc.error, exc.error)), exc.description)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if wants_json():
             return json_http_error(exc)
-        return _allow(_page(exc.code or 500, exc.name, exc.description or ""), exc)
+        page = _page(exc.code or 500, translate(exc.name), translate(exc.description or ""))
+        return _allow(page, exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        status, description = _failure(exc, request.environ)
+        status, description, ref = _failure(exc, request.environ)
         # Browsers reach /oauth/authorize too: a page for whoever asks for HTML first.
         if wants_json() and (status == 500 or request.accept_mimetypes.best != "text/html"):
-            return _failure_json(status, description)
-        title = InternalServerError.name if status == 500 else "Service temporarily unavailable"
-        return _retry_later(_page(status, title, description))
+            return _failure_json(status, description, ref)
+        title = "Internal Server Error" if status == 500 else "Service temporarily unavailable"
+        page = _page(status, translate(title), translate(description, ref=ref))
+        return _retry_later(page)

@@ -95,7 +95,7 @@ class Grant(Base):
     acr: Mapped[str | None] = mapped_column(String(128))
     amr: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
 class RefreshToken(Base):
@@ -108,6 +108,22 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The token issued when this one was used: a retry within the grace window
+    # (``refresh_token_reuse_grace``) replaces it while it is still unused.
+    successor_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class RevokedAccessToken(Base):
+    """An access token revoked on its own (RFC 7009), kept until it would have expired.
+
+    The database is the record; Redis holds a copy that the token check reads
+    (:class:`idp.tokens.RevocationCache`), rebuilt from here when Redis comes back empty.
+    """
+
+    __tablename__ = "revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class SigningKey(Base):

@@ -546,7 +546,7 @@ class Revocation(_TokenLookup, RevocationEndpoint):
             return  # RFC 7009 2.2: answer 200 without revoking another client's token
         with provider.db.write() as session:
             if token["kind"] == "access_token":
-                provider.tokens.revoke_access_token(token["claims"])
+                provider.tokens.revoke_access_token(session, token["claims"])
                 audit.record(
                     session,
                     "token.revoke",

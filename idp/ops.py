@@ -2,8 +2,9 @@
 
 - ``/healthz``: the process answers HTTP (liveness; touches nothing else, so a database
   outage does not make an orchestrator restart healthy nodes in a loop).
-- ``/readyz``: the database, Redis and the signing keys answer (readiness; a load balancer
-  takes the node out of rotation on 503 and back when it turns 200 again).
+- ``/readyz``: the database, Redis and the signing keys answer, and the data directory's
+  disk has ``storage_min_free`` bytes free (readiness; a load balancer takes the node out
+  of rotation on 503 and back when it turns 200 again, by itself once space is freed).
 - ``/metrics``: Prometheus exposition of the whole node (see config/metrics.py).
 
 :func:`install` adds the per-request hooks: a request id (the caller's ``X-Request-Id``
@@ -26,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import metrics
 from config.logs import REQUEST_ID
+from config.outage import storage_full_within
 from config.runtime import Runtime
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}").fullmatch
@@ -68,7 +70,28 @@ def readiness(runtime: Runtime, provider) -> dict[str, str]:
         "database": _check(lambda: _ping_database(runtime)),
         "redis": _check(runtime.redis.ping),
         "keys": _check(lambda: provider.keyring.signing_key("ES256")),
+        "storage": _storage(runtime.settings.data_dir, runtime.settings.storage_min_free),
     }
+
+
+#: How long a write that found storage full keeps the readiness probe failing.
+STORAGE_FULL_SECONDS = 10.0
+
+
+def _storage(directory, min_free: int) -> str:
+    """``ok``, or how little room the disk of ``directory`` has left for its writers, or
+    that a write found the database's storage full moments ago (a PostgreSQL server's
+    disk is not ours to look at)."""
+    if (ago := storage_full_within(STORAGE_FULL_SECONDS)) is not None:
+        return f"unavailable: a write found storage full {ago:.0f} s ago"
+    try:
+        fs = os.statvfs(directory)
+    except OSError as exc:
+        return f"unavailable: {exc.strerror}"
+    free = fs.f_bavail * fs.f_frsize
+    if free < min_free:
+        return f"unavailable: {free} bytes free in {directory}, below {min_free}"
+    return "ok"
 
 
 def _ping_database(runtime: Runtime) -> None:

@@ -1,10 +1,16 @@
 """Grants and the tokens they carry: JWT access tokens (RFC 9068), ID tokens, refresh tokens.
 
 Access tokens are signed JWTs so the signing and PKI APIs (and any resource server) can
-check them locally; a revoked one is marked in Redis until it would have expired, and so is
-a revoked grant, which covers every access token issued under it. Refresh tokens are
-opaque, stored as SHA-256 digests, and rotate on every use: presenting a used one is taken
-as theft and revokes the whole grant (RFC 9700 4.14.2).
+check them locally. A revoked one is recorded in the database until it would have expired,
+and so is a revoked grant, which covers every access token issued under it; Redis holds a
+copy of the recent revocations that the token check reads (:class:`RevocationCache`).
+
+Refresh tokens are opaque, stored as SHA-256 digests, and rotate on every use: presenting a
+used one is taken as theft and revokes the whole grant (RFC 9700 4.14.2), except within
+``refresh_token_reuse_grace`` seconds of its use while the token that use issued is still
+unused. That is the client retrying after the answer was lost (a dropped connection, a
+proxy timeout): it gets a new pair and the unused one is revoked, so the grant never has
+two live refresh tokens. Okta (grace period) and Auth0 (reuse interval) do the same.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from datetime import timedelta
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from config import audit
@@ -27,7 +33,7 @@ from config.db import utcnow
 from config.runtime import Runtime
 from idp.clients import OAuthClient, sector_of
 from idp.keys import KeyRing
-from idp.models import Grant, RefreshToken, User
+from idp.models import Grant, RefreshToken, RevokedAccessToken, User
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 
@@ -51,10 +57,96 @@ class AccessToken:
     expires_in: int
 
 
+class RevocationCache:
+    """The Redis copy of the revocations in the database, and the check that reads it.
+
+    A check is one MGET of the token's two marks and a ``revocations:loaded`` mark. That
+    mark is written (in the same MULTI as the copy) only when the copy was built from the
+    database, so a Redis that restarted empty, or lost keys to a flush or a failover to a
+    stale replica, is noticed on the next check: the database is consulted for that token
+    and one process rebuilds the copy. Revocations are written to the database first and
+    to Redis after, and the rebuild reads the database, so no revocation is ever missing
+    from both.
+    """
+
+    LOADED = "revocations:loaded"
+    _REBUILDING = "revocations:rebuilding"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.redis = runtime, runtime.redis
+        self._grant_ttl = runtime.settings.access_token_ttl + 60
+
+    def is_revoked(self, jti: str, grant_id: str | None) -> bool:
+        keys = [self.LOADED, f"revoked:jti:{jti}"]
+        if grant_id:
+            keys.append(f"revoked:grant:{grant_id}")
+        loaded, *marks = self.redis.mget(keys)
+        if any(mark is not None for mark in marks):
+            return True
+        if loaded is not None:
+            return False
+        revoked = self._in_database(jti, grant_id)
+        if self.redis.set(self._REBUILDING, 1, nx=True, ex=30):
+            try:
+                self.rebuild()
+            finally:
+                self.redis.delete(self._REBUILDING)
+        return revoked
+
+    def _in_database(self, jti: str, grant_id: str | None) -> bool:
+        with self.runtime.db.read() as session:
+            if session.get(RevokedAccessToken, jti) is not None:
+                return True
+            return (
+                grant_id is not None
+                and session.scalar(
+                    select(Grant.revoked_at.is_not(None)).where(Grant.id == grant_id)
+                )
+                is True
+            )
+
+    def rebuild(self) -> None:
+        """Copy every revocation that can still matter from the database into Redis."""
+        now = utcnow()
+        with self.runtime.db.read() as session:
+            tokens = session.execute(
+                select(RevokedAccessToken.jti, RevokedAccessToken.expires_at).where(
+                    RevokedAccessToken.expires_at > now
+                )
+            ).all()
+            grants = session.execute(
+                select(Grant.id, Grant.revoked_at).where(
+                    Grant.revoked_at > now - timedelta(seconds=self._grant_ttl)
+                )
+            ).all()
+        pipe = self.redis.pipeline(transaction=True)
+        for jti, expires_at in tokens:
+            pipe.set(f"revoked:jti:{jti}", 1, ex=_seconds_until(expires_at, now))
+        for gid, revoked_at in grants:
+            until = revoked_at + timedelta(seconds=self._grant_ttl)
+            pipe.set(f"revoked:grant:{gid}", 1, ex=_seconds_until(until, now))
+        pipe.set(self.LOADED, 1)
+        pipe.execute()
+
+    def add(self, *, jtis: dict[str, int] | None = None, grant_ids: list[str] = ()) -> None:
+        """Copy revocations just written to the database (``jtis``: jti to seconds left)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for jti, ttl in (jtis or {}).items():
+            pipe.set(f"revoked:jti:{jti}", 1, ex=max(ttl, 1))
+        for gid in grant_ids:
+            pipe.set(f"revoked:grant:{gid}", 1, ex=self._grant_ttl)
+        pipe.execute()
+
+
+def _seconds_until(moment, now) -> int:
+    return max(int((moment - now).total_seconds()), 1)
+
+
 class TokenService:
     def __init__(self, runtime: Runtime, keyring: KeyRing) -> None:
         self.runtime, self.settings, self.keyring = runtime, runtime.settings, keyring
         self.redis = runtime.redis
+        self.revocations = RevocationCache(runtime)
 
     # -- subjects ----------------------------------------------------------------------
 
@@ -124,14 +216,19 @@ class TokenService:
         return claims
 
     def is_revoked(self, claims: dict) -> bool:
-        keys = [f"revoked:jti:{claims.get('jti')}"]
-        if claims.get("gid"):
-            keys.append(f"revoked:grant:{claims['gid']}")
-        return any(v is not None for v in self.redis.mget(keys))
+        return self.revocations.is_revoked(str(claims.get("jti")), claims.get("gid"))
 
-    def revoke_access_token(self, claims: dict) -> None:
+    def revoke_access_token(self, session: Session, claims: dict) -> None:
+        """Record the revocation in the caller's transaction, then in Redis; rows of tokens
+        that have expired since are dropped on the way."""
+        now = utcnow()
+        session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at <= now))
         ttl = max(int(claims["exp"] - time.time()), 1)
-        self.redis.set(f"revoked:jti:{claims['jti']}", 1, ex=ttl)
+        session.merge(
+            RevokedAccessToken(jti=claims["jti"], expires_at=now + timedelta(seconds=ttl))
+        )
+        session.flush()
+        self.revocations.add(jtis={claims["jti"]: ttl})
 
     # -- grants ------------------------------------------------------------------------
 
@@ -178,10 +275,8 @@ class TokenService:
             .where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        pipe = self.redis.pipeline()
-        for gid in grant_ids:
-            pipe.set(f"revoked:grant:{gid}", reason, ex=self.settings.access_token_ttl + 60)
-        pipe.execute()
+        session.flush()
+        self.revocations.add(grant_ids=grant_ids)
         for gid in grant_ids:
             audit.record(session, "grant.revoke", actor=actor, grant_id=gid, reason=reason)
         return len(grant_ids)
@@ -220,8 +315,10 @@ class TokenService:
         """Spend a refresh token and issue its successor in one transaction.
 
         Returns the grant, its citizen, the new refresh token and the scope of the new
-        tokens. A token
-        presented twice revokes the whole grant (committed before the refusal is raised).
+        tokens. A token presented again is a retry if it comes within the grace window
+        and what its use issued is unused (that successor is revoked and a new one
+        issued); otherwise the whole grant is revoked (committed before the refusal is
+        raised).
         """
         reuse: TokenRejected | None = None
         with self.runtime.db.write() as session:
@@ -238,26 +335,43 @@ class TokenService:
             user = session.get(User, grant.user_id)
             if user is None or user.disabled:
                 raise TokenRejected("the account behind this token is no longer active")
-            if row.used_at is None:
+            retried = row.used_at is not None and self._retry_within_grace(session, row)
+            if row.used_at is None or retried:
                 granted = set(row.scope.split())
                 wanted = scope.split() if scope else row.scope.split()
                 if not set(wanted) <= granted:
                     raise TokenRejected(
                         "requested scope exceeds the granted scope", "invalid_scope"
                     )
-                row.used_at = utcnow()
+                row.used_at = row.used_at or utcnow()
                 new_raw = self.issue_refresh_token(session, grant, row.scope)
+                row.successor_hash = digest(new_raw)
+                details = {"retry": True} if retried else {}
                 audit.record(
                     session,
                     "token.refresh",
                     client_id=client_id,
                     subject=user.username,
                     grant_id=grant.id,
+                    **details,
                 )
                 return grant, user, new_raw, " ".join(wanted)
             self.revoke_grants(session, [grant.id], reason="refresh_token_reuse", actor=client_id)
             reuse = TokenRejected("refresh token was already used; the grant is revoked")
         raise reuse
+
+    def _retry_within_grace(self, session: Session, row: RefreshToken) -> bool:
+        """Whether a used token presented again is a retry after a lost answer: within the
+        grace window of its use, with the token that use issued never used. That one is
+        revoked here, since its holder (the same client) is about to get a new one."""
+        grace = timedelta(seconds=self.settings.refresh_token_reuse_grace)
+        if utcnow() - row.used_at > grace or row.successor_hash is None:
+            return False
+        successor = session.get(RefreshToken, row.successor_hash, with_for_update=True)
+        if successor is None or successor.used_at is not None or successor.revoked_at:
+            return False
+        successor.revoked_at = utcnow()
+        return True
 
     # -- ID tokens ---------------------------------------------------------------------
 

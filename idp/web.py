@@ -483,11 +483,23 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
         params = request.values
         if params.get("ui_locales"):
             session["ui_locales"] = params["ui_locales"][:64]
+        sso = current_sso()
         try:
             plan = logout_service.plan_logout(provider, params)
         except logout_service.LogoutError as exc:
-            raise ApiError("invalid_request", str(exc), 400) from None
-        sso = current_sso()
+            # The citizen asked to sign out: do that, but send them nowhere unchecked.
+            if sso is not None:
+                logout_service.end_session(
+                    provider,
+                    sso.sid,
+                    reason="rp_initiated_refused",
+                    actor=sso.username,
+                    ip=client_ip(),
+                )
+            page = render_template("logged_out.html", refused=str(exc), was_in=sso is not None)
+            response = make_response(page, 400)
+            response.delete_cookie(COOKIE, path="/")
+            return response
         confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
         if request.method == "POST":
             check_csrf()

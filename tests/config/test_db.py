@@ -96,7 +96,8 @@ def test_a_raw_write_commits_its_rows_with_their_values_converted_as_sqlalchemy_
     with db.raw_write() as transaction:
         transaction.executemany(_events(db), rows)
         transaction.execute(
-            db.compile(AuditHead.__table__.insert()), {"id": 5, "seq": 2, "hash": "h"}
+            db.compile(AuditHead.__table__.insert()),
+            {"id": 5, "seq": 2, "hash": "h", "keyed_from": 1},
         )
         head = select(AuditHead.seq).where(AuditHead.id == bindparam("head_id"))
         assert transaction.one(db.compile(head), {"head_id": 5}) == (2,)

@@ -51,7 +51,38 @@ def test_configured_secrets_are_not_written_to_disk(tmp_path):
         "ONETRIP_SECRET_KEY": "a" * 43,
         "ONETRIP_KEY_ENCRYPTION_KEY": "b" * 43,
         "ONETRIP_PAIRWISE_SALT": "c" * 43,
+        "ONETRIP_AUDIT_KEY": "d" * 43,
     }
     settings = load_settings(environ=env)
     assert settings.secret_key == "a" * 43
     assert not (tmp_path / "secrets.json").exists()
+
+
+def test_out_of_range_values_and_unknown_choices_are_refused_one_line_each(tmp_path):
+    env = {
+        "ONETRIP_DATA_DIR": str(tmp_path),
+        "ONETRIP_LOG_FORMAT": "jsn",
+        "ONETRIP_ACCESS_TOKEN_TTL": "-5",
+        "ONETRIP_FACE_MATCH_THRESHOLD": "7",
+        "ONETRIP_ISSUER": "id.example.gov",
+    }
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ=env)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "invalid settings:"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "access_token_ttl",
+        "face_match_threshold",
+        "issuer",
+        "log_format",
+    ]
+    assert "  log_format: expected one of json, text, got 'jsn'" in lines
+    assert not (tmp_path / "secrets.json").exists()  # nothing was started on bad settings
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://s1:26379/mymaster", "redis+cluster://c1:7000"])
+def test_sentinel_and_cluster_urls_are_refused_naming_what_works(tmp_path, url):
+    with pytest.raises(
+        SettingsError, match=r"redis_url: expected a redis://, rediss:// or unix://"
+    ):
+        load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path), "REDIS_URL": url})

@@ -68,6 +68,7 @@ def cluster(tmp_path_factory, redis_url) -> Iterator[Cluster]:
             "ONETRIP_SECRET_KEY": _secret(),
             "ONETRIP_KEY_ENCRYPTION_KEY": _secret(),
             "ONETRIP_PAIRWISE_SALT": _secret(),
+            "ONETRIP_AUDIT_KEY": _secret(),
             "ONETRIP_KEY_PUBLISH_DELAY": "0",
             "ONETRIP_TRUSTED_PROXIES": "1",  # nginx
         }

@@ -316,3 +316,13 @@ def introspect(server, client: Client, token: str, hint: str | None = None) -> d
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def refresh(rp: RelyingParty, refresh_token: str) -> requests.Response:
+    """A refresh request as it goes on the wire (the answer unchecked, errors included)."""
+    return requests.post(
+        rp.meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=(rp.client.client_id, rp.client.client_secret),
+        timeout=30,
+    )

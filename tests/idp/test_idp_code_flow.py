@@ -256,13 +256,17 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_grant(op, citizen, service)
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert introspect(op, service, second["access_token"])["active"] is True
+    third = rp.session.refresh_token(
+        rp.meta["token_endpoint"], refresh_token=second["refresh_token"]
+    )
+    # The first token's successor was used: this is no retry (test_idp_refresh_retry.py).
     with pytest.raises(OAuthError) as reuse:
         rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=first["refresh_token"])
     assert reuse.value.error == "invalid_grant"
-    for token in (second["access_token"], second["refresh_token"], first["access_token"]):
+    for token in (third["access_token"], third["refresh_token"], first["access_token"]):
         assert introspect(op, service, token)["active"] is False
     with pytest.raises(OAuthError):
-        rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=second["refresh_token"])
+        rp.session.refresh_token(rp.meta["token_endpoint"], refresh_token=third["refresh_token"])
 
 
 def test_introspection_describes_access_and_refresh_tokens(op, citizen, service):

@@ -250,7 +250,9 @@ def test_rp_initiated_logout_redirects_with_state_and_ends_the_session(op, citiz
     assert introspect(op, client, token["access_token"])["active"] is False
 
 
-def test_unregistered_post_logout_redirect_uri_is_refused_without_redirect(op, citizen):
+def test_unregistered_post_logout_redirect_uri_is_refused_without_redirect_yet_signs_out(
+    op, citizen
+):
     client = create_client(
         op, "--post-logout-redirect-uri", "http://127.0.0.1:9/bye", name="Careful service"
     )
@@ -263,7 +265,8 @@ def test_unregistered_post_logout_redirect_uri_is_refused_without_redirect(op, c
     )
     assert answer.status_code == 400
     assert "Location" not in answer.headers
-    assert _prompt_none(browser, RelyingParty(op, client))["code"]  # still signed in
+    assert "You are signed out of OneTrip." in answer.text  # the citizen asked to leave
+    assert _prompt_none(browser, RelyingParty(op, client))["error"] == "login_required"
 
 
 class _LogoutReceiver(http.server.BaseHTTPRequestHandler):

@@ -35,10 +35,12 @@ def _wait_port(port: int, seconds: float = 30) -> None:
 
 class RedisServer:
     """``redis-server`` on a free port with an append-only file, so data outlives a restart
-    the way it does in production."""
+    the way it does in production; with ``persistent=False``, none: every start is empty,
+    as a cache-only Redis (or a failover to an empty replica) comes back."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         self.directory, self.port = directory, free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     @property
@@ -48,7 +50,11 @@ class RedisServer:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        cmd += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)]
+        if self.persistent:
+            cmd += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            cmd += ["--appendonly", "no"]
+        cmd += ["--dir", str(self.directory)]
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(cmd, stdout=log, stderr=log)
         _wait_port(self.port)

@@ -24,6 +24,7 @@ from tests.idp.oidc_browser import (
     create_client,
     create_user,
     log_in,
+    refresh,
     sign_in_flow,
 )
 from tests.ops.ops_servers import PostgresCluster, RedisServer, postgres_bin
@@ -64,15 +65,6 @@ def _ready_again(server: LiveServer, seconds: float = 30) -> dict:
             return answer.json()
         time.sleep(0.2)
     raise AssertionError(f"/readyz still {answer.status_code} after {seconds:.0f} s: {answer.text}")
-
-
-def _refresh(rp: RelyingParty, refresh_token: str) -> requests.Response:
-    return requests.post(
-        rp.meta["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-        auth=(rp.client.client_id, rp.client.client_secret),
-        timeout=30,
-    )
 
 
 def _redeem(rp: RelyingParty, code: str) -> requests.Response:
@@ -124,10 +116,15 @@ def test_a_node_answers_503_while_redis_is_down_and_recovers_by_itself(
         assert page.status_code == 503
         assert "Service temporarily unavailable" in page.text
         # Refresh tokens live in the database: refreshing needs no Redis.
-        assert _refresh(rp, tokens["refresh_token"]).status_code == 200
+        assert refresh(rp, tokens["refresh_token"]).status_code == 200
 
         own_redis.start()
-        assert _ready_again(server)["checks"] == {"database": "ok", "redis": "ok", "keys": "ok"}
+        assert _ready_again(server)["checks"] == {
+            "database": "ok",
+            "redis": "ok",
+            "keys": "ok",
+            "storage": "ok",
+        }
         redeemed = _redeem(rp, code)  # the code refused during the outage was not spent
         assert redeemed.status_code == 200, redeemed.text
         userinfo = requests.get(
@@ -154,7 +151,7 @@ def test_a_node_answers_503_while_postgresql_is_down_and_recovers_by_itself(
         assert ready.status_code == 503
         assert ready.json()["failed"] == ["database"]
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
-        _assert_unavailable(_refresh(rp, tokens["refresh_token"]))
+        _assert_unavailable(refresh(rp, tokens["refresh_token"]))
         userinfo = requests.get(
             rp.meta["userinfo_endpoint"],
             headers={"Authorization": f"Bearer {tokens['access_token']}"},
@@ -164,7 +161,7 @@ def test_a_node_answers_503_while_postgresql_is_down_and_recovers_by_itself(
 
         own_postgres.start()
         _ready_again(server)
-        renewed = _refresh(rp, tokens["refresh_token"])
+        renewed = refresh(rp, tokens["refresh_token"])
         assert renewed.status_code == 200, renewed.text
         assert server.process.poll() is None
         assert "audit log intact" in server.cli("audit", "verify").stdout

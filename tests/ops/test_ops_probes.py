@@ -39,7 +39,7 @@ def test_liveness_and_readiness_answer_with_each_check(client):
     assert ready.status_code == 200
     assert ready.get_json() == {
         "status": "ready",
-        "checks": {"database": "ok", "redis": "ok", "keys": "ok"},
+        "checks": {"database": "ok", "redis": "ok", "keys": "ok", "storage": "ok"},
         "failed": [],
     }
 
