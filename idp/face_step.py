@@ -243,6 +243,21 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             description=face_message(FaceError(code)),
         )
 
+    def set_always_face(sso: SsoSession, value: bool) -> None:
+        with provider.db.write() as session:
+            user = session.get(User, sso.user_id)
+            if user.always_face == value:
+                return
+            user.always_face = value
+            audit.record(
+                session,
+                "user.face_preference",
+                actor=sso.username,
+                subject=sso.username,
+                ip=request.remote_addr,
+                always_face=value,
+            )
+
     @bp.post("/account/face")
     def account_face():
         check_csrf()
@@ -259,7 +274,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             return refuse("bad_frames", 400)
         if step != "always" and has_template and not fresh_face(sso):
             return refuse("fresh_face_needed")
-        if step in ("delete", "never", "replace") and not has_template:
+        if step != "enroll" and not has_template:  # "always" too: it would lock them out
             return refuse("no_template", 400)
         try:
             if step in ("enroll", "replace"):
@@ -272,18 +287,9 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                 provider.sso.update(secret, sso)
             elif step == "delete":
                 faces.delete(sso.user_id, **who)
+                set_always_face(sso, False)  # no face left to check at every sign-in
             else:
-                with provider.db.write() as session:
-                    user = session.get(User, sso.user_id)
-                    user.always_face = step == "always"
-                    audit.record(
-                        session,
-                        "user.face_preference",
-                        actor=sso.username,
-                        subject=sso.username,
-                        ip=request.remote_addr,
-                        always_face=user.always_face,
-                    )
+                set_always_face(sso, step == "always")
         except FaceError as exc:
             return refuse(exc.code, 400)
         return redirect(url_for("idp.account"))

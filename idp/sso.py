@@ -38,10 +38,6 @@ class SsoSession:
     face_at: int = 0
     enrolled_here: list[int] = field(default_factory=list)
 
-    @property
-    def has_face(self) -> bool:
-        return "face" in self.amr
-
 
 # The session, its sid's pointer and the citizen's set of sids, in one round trip: a login
 # paid for a four-command MULTI/EXEC pipeline about twice what this costs.

@@ -55,6 +55,7 @@ FAMILIES = {
         "idp.face_step",
         "idp.account",
         "idp.account_face",
+        "idp.counter_enrol",
         "idp.withdraw",
         "idp.logout_everywhere",
         "idp.home",

@@ -287,3 +287,32 @@ def test_a_password_only_login_says_pwd_in_acr_and_amr(op):
     claims = rp.validate_id_token(rp.fetch_token(page.headers["Location"]))
     assert claims["amr"] == ["pwd"]
     assert claims["acr"] == "urn:onetrip:acr:pwd"
+
+
+def test_a_service_registered_to_want_acr_face_is_not_served_by_a_self_registered_face(
+    op, portrait
+):
+    username = create_user(op)
+    op.cli("faces", "enroll", username, str(portrait), "--provenance", "self")
+    rp = RelyingParty(op, create_client(op, "--default-acr", FACE_ACR))
+    browser = Browser(op)
+    page = sign_in_flow(browser, rp, username)  # no acr_values: the registered default
+    assert "registered in person at a counter" in page.text
+    assert "Start the face check" not in page.text
+
+
+def test_deleting_the_last_face_turns_off_the_face_check_at_every_sign_in(op, video, portrait):
+    username = create_user(op)
+    op.cli("faces", "enroll", username, str(portrait), "--provenance", "authoritative")
+    browser = Browser(op)
+    browser.sign_in(username)
+    _account_face(browser, browser.navigate(f"{op.url}/account"), "always")
+    page = face_check(
+        browser, browser.navigate(f"{op.url}/login/face?next=/account"), video.perform
+    )
+    assert _account_face(browser, page, "delete").is_redirect
+    later = Browser(op)
+    later.sign_in(username)
+    account = later.navigate(f"{op.url}/account")
+    assert account.status_code == 200 and "Changes to how you sign in" in account.text
+    assert _account_face(later, account, "always").status_code == 400  # nothing to check
