@@ -43,6 +43,11 @@ def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
     first start; a conflicting ONETRIP_ISSUER is refused)."""
     from idp.serve import bootstrap, settle_issuer
 
+    if first_issuer is None:  # a command: a first start here stores the configured issuer
+        bootstrap(runtime)
+        settle_issuer(runtime)
+        return runtime
+    runtime.migrate()  # serve: settled before the CA's first start writes it into URLs
     settle_issuer(runtime, first_issuer)
     bootstrap(runtime)
     return runtime
