@@ -292,7 +292,7 @@ class ChainReport:
     row does not link to the one before), ``missing`` (a row in the middle is gone),
     ``truncated`` (the newest rows are gone), ``rewritten`` (a row differs from what an
     anchor recorded: recomputed by someone with the key), ``unkeyed`` (the boundary of
-    the keyed rows moved); ``None`` when intact."""
+    the keyed rows moved), ``anchors`` (the anchors file does not read); ``None`` when intact."""
 
     rows: int
     first_broken: int | None

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from asn1crypto import algos, tsp
 
-from config.audit import AuditHead
+from config.audit import AuditHead, ChainReport
+from config.audit import verify as verify_chain
 from config.db import Database
 from config.settings import Settings
 
@@ -150,6 +151,16 @@ def read(path: Path) -> list[dict]:
             raise AnchorError(f"{path} line {number}: its time-stamp covers another head")
         anchors.append(record)
     return anchors
+
+
+def verify(session, path: Path) -> ChainReport:
+    """The chain checked and held against the anchors in ``path`` (what ``onetrip audit
+    verify`` and the console run); anchors that do not read are a broken log too."""
+    try:
+        anchors = read(path)
+    except AnchorError as exc:
+        return ChainReport(0, 1, f"the anchors do not read: {exc}", "anchors")
+    return verify_chain(session, anchors=anchors)
 
 
 def keep_anchoring(db: Database, stamp: Stamp, settings: Settings) -> threading.Thread | None:

@@ -43,6 +43,11 @@ def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
     first start; a conflicting ONETRIP_ISSUER is refused)."""
     from idp.serve import bootstrap, settle_issuer
 
+    if first_issuer is None:  # a command: a first start here stores the configured issuer
+        bootstrap(runtime)
+        settle_issuer(runtime)
+        return runtime
+    runtime.migrate()  # serve: settled before the CA's first start writes it into URLs
     settle_issuer(runtime, first_issuer)
     bootstrap(runtime)
     return runtime
@@ -814,23 +819,19 @@ def audit_verify(runtime: Runtime, as_json: bool) -> None:
     """Check the keyed chain and hold it against the anchors; exit 1 naming the first
     broken row and what was done to the log (edited, truncated, rewritten...)."""
     path = runtime.settings.audit_anchors_path
-    try:
-        anchors = audit_anchor.read(path)
-    except audit_anchor.AnchorError as exc:
-        raise CliError(f"the anchors do not read: {exc}") from None
     with _ready(runtime).db.read() as session:
-        report = audit_log.verify(session, anchors=anchors)
+        report = audit_anchor.verify(session, path)
     data = {
         "rows": report.rows,
         "intact": report.intact,
         "first_broken": report.first_broken,
         "kind": report.kind,
         "reason": report.reason,
-        "anchors": len(anchors),
+        "anchors": report.anchors,
         "anchors_file": str(path),
     }
     if report.intact:
-        held = f", held against {len(anchors)} anchors" if anchors else ", no anchors yet"
+        held = f", held against {report.anchors} anchors" if report.anchors else ", no anchors yet"
         emit(data, as_json, text=f"audit log intact: {report.rows} rows{held} ({path})")
         return
     text = f"audit log BROKEN ({report.kind}) at row {report.first_broken}: {report.reason}"

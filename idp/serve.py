@@ -79,8 +79,7 @@ def check_secrets(runtime: Runtime) -> None:
 def settle_issuer(runtime: Runtime, first: str | None = None) -> None:
     """Make ``runtime`` use the installation's issuer: the stored one, or (first start)
     ``ONETRIP_ISSUER``, else ``first``, else the default. A conflicting ``ONETRIP_ISSUER``
-    raises :class:`config.settings.SettingsError`."""
-    runtime.migrate()
+    raises :class:`config.settings.SettingsError`. Needs the schema in place."""
     wanted = explicit_issuer()
     issuer = installation.fix_issuer(runtime.db, wanted, first or runtime.settings.issuer)
     if issuer != runtime.settings.issuer:

@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import Response, render_template, request, stream_with_context
 
 from config import audit as audit_log
-from config import audit_search
+from config import audit_anchor, audit_search
 from idp.console.gate import console_blueprint, provider, requires, who
 from idp.i18n import translate
 
@@ -68,7 +68,7 @@ def verify():
     p = provider()
     p.runtime.audit.flush()
     with p.db.read() as session:
-        report = audit_log.verify(session)
+        report = audit_anchor.verify(session, p.settings.audit_anchors_path)
     return _page(report=report)
 
 
