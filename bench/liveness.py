@@ -6,7 +6,7 @@ an attacker with photos would build them (issue 13):
 - every person of ``../shared/faces`` (one photo each; another photo of them is the
   template) x every 2D transform family (shift, rotation, scale, stretch, perspective,
   mirror, brightness, noise) at two strengths, swept back and forth as a head would turn;
-- replays of an accepted real burst: as sent, and re-lit;
+- replays of an accepted real burst: as sent, re-lit, with noise, moved, scaled;
 - another person's real head turn (``../shared/face-video``) against each template;
 - a burst with a second face pasted in.
 
@@ -106,7 +106,7 @@ def real_turns(frames: list[np.ndarray], actions) -> list[bytes]:
 REASONS: dict[str, int] = defaultdict(int)
 
 
-def accepted(burst: list[bytes], actions, template: np.ndarray, seen: list[int]) -> bool:
+def accepted(burst: list[bytes], actions, template: np.ndarray, seen: list) -> bool:
     """Whether the server would accept ``burst`` as the citizen of ``template`` (the
     reason for each refusal is tallied in :data:`REASONS`)."""
     try:
@@ -114,10 +114,11 @@ def accepted(burst: list[bytes], actions, template: np.ndarray, seen: list[int])
     except FaceError as exc:
         REASONS[exc.code] += 1
         return False
-    if replay.near(observed.hashes, seen):
+    attempt = replay.Attempt(observed.hashes, np.array(observed.encodings))
+    if replay.replayed(attempt, seen):
         REASONS["replayed"] += 1
         return False
-    seen.extend(observed.hashes)
+    seen.append(attempt)
     matched = all(
         float(np.linalg.norm(template - e)) <= THRESHOLD for e in observed.frontal_encodings
     )
@@ -164,8 +165,9 @@ def run() -> list[dict]:
         first = real_turns(frames, SEQUENCES[0])
         accepted(first, SEQUENCES[0], him, seen)  # the accepted attempt the attacker recorded
         outcomes["replay"].append(accepted(first, SEQUENCES[0], him, seen))
-        relit = [jpeg(warp(engine.decode(f, MAX_PIXELS), "brightness", 0.5)) for f in first]
-        outcomes["replay"].append(accepted(relit, SEQUENCES[0], him, seen))
+        for family, amount in (("brightness", 0.5), ("noise", 0.6), ("shift", 0.3), ("scale", 0.3)):
+            copy = [jpeg(warp(engine.decode(f, MAX_PIXELS), family, amount)) for f in first]
+            outcomes["replay"].append(accepted(copy, SEQUENCES[0], him, seen))
         for template in templates.values():
             outcomes["another person"].append(accepted(first, SEQUENCES[0], template, []))
         two = frames[FACING].copy()

@@ -159,12 +159,14 @@ def perceptual_hash(pixels: np.ndarray, landmarks: np.ndarray) -> int:
 class Observation:
     """What the frames showed. ``live`` with ``reason`` "" when the actions were seen on
     one three-dimensional face; ``frontal_encodings`` are to be matched against the
-    templates; ``hashes`` go to the replay cache whatever the outcome."""
+    templates; ``hashes`` and ``encodings`` (every frame's) go to the replay cache
+    whatever the outcome."""
 
     live: bool
     reason: str
     frontal_encodings: list[np.ndarray]
     hashes: list[int]
+    encodings: list[np.ndarray]
 
 
 def observe(
@@ -175,17 +177,17 @@ def observe(
     :class:`FaceError` for a frame that is not an image or shows no single usable face."""
     pixels = [engine.decode(frame, max_pixels) for frame in frames]
     if len({p.shape for p in pixels}) > 1:  # one camera burst has one frame size
-        return Observation(False, "frame_sizes", [], [])
+        return Observation(False, "frame_sizes", [], [], [])
     faces = [engine.find_face(p) for p in pixels]
     hashes = [perceptual_hash(p, f.landmarks) for p, f in zip(pixels, faces, strict=True)]
     encodings = [f.encoding for f in faces]
     steps = [float(np.linalg.norm(a - b)) for a, b in itertools.pairwise(encodings)]
     if max(steps) > continuity:
-        return Observation(False, "face_changed", [], hashes)
+        return Observation(False, "face_changed", [], hashes, encodings)
     landmarks = [f.landmarks for f in faces]
     if not find_actions(actions, landmarks):
-        return Observation(False, "actions_not_seen", [], hashes)
+        return Observation(False, "actions_not_seen", [], hashes, encodings)
     frontal = [f.encoding for f in faces if abs(yaw_offset(f.landmarks)) <= MATCH_YAW]
     if not frontal:
-        return Observation(False, "no_frontal_frame", [], hashes)
-    return Observation(True, "", frontal, hashes)
+        return Observation(False, "no_frontal_frame", [], hashes, encodings)
+    return Observation(True, "", frontal, hashes, encodings)

@@ -420,9 +420,10 @@ class FaceService:
         except FaceError as exc:
             self._conclude(user_id, False, how, count=False, reason=exc.code, **context)
             raise
-        hashes = replay.Seen(self.runtime.redis, user_id)
-        replayed = hashes.any_seen(seen.hashes)
-        hashes.remember(seen.hashes)
+        cache = replay.Seen(self.runtime.redis, self.settings, user_id)
+        attempt = replay.Attempt(seen.hashes, np.array(seen.encodings))
+        replayed = replay.replayed(attempt, cache.earlier())
+        cache.remember(attempt)
         if replayed:
             self._conclude(user_id, False, how, count=False, reason="replayed", **context)
             raise FaceError("replayed")

@@ -7,9 +7,9 @@ Valkey when no ``REDIS_URL`` is set, so workers find everything ready and share 
 
 Operations: the parent empties this node's Prometheus directory (``<metrics_dir>/<port>``,
 outside the data directory, one per listening port so nodes sharing a data directory keep
-theirs apart) before
-forking, sets up JSON or text logs, watches the embedded Valkey (restarting it if it dies)
-and asks granian to replace a worker that dies instead of stopping the node. granian bounds
+theirs apart) before forking, sets up JSON or text logs, watches the embedded Valkey
+(restarting it if it dies), anchors the audit chain (:mod:`config.audit_anchor`) and asks
+granian to replace a worker that dies instead of stopping the node. granian bounds
 the time to read request headers, but hands a request to a worker thread before its body
 has arrived and has no body timeout: clients trickling bodies can hold every thread of a
 worker. In production nginx sits in front (deploy/nginx.conf) and reads whole bodies first;

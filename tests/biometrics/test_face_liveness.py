@@ -101,8 +101,8 @@ def test_a_mirrored_copy_does_not_read_as_a_turn(enrolled, video):
     )
 
 
-@pytest.mark.parametrize("change", ["exact", "brightness"])
-def test_frames_of_an_earlier_attempt_are_refused_even_re_lit(enrolled, video, change):
+@pytest.mark.parametrize("change", ["exact", "brightness", "noise", "shift", "scale", "stretch"])
+def test_frames_of_an_earlier_attempt_are_refused_even_altered(enrolled, video, change):
     first = enrolled.start_challenge(ALICE)
     frames = video.perform(first.actions)
     assert enrolled.complete_challenge(ALICE, first.id, frames).match
@@ -110,7 +110,8 @@ def test_frames_of_an_earlier_attempt_are_refused_even_re_lit(enrolled, video, c
     replayed = video.perform(again.actions)
     if change != "exact":
         decoded = [engine.decode(f, 10**8) for f in replayed]
-        replayed = [jpeg(warp(p, change, 0.5)) for p in decoded]
+        amount = {"brightness": 0.5, "noise": 0.6, "shift": 0.3, "scale": 0.3, "stretch": 0.2}
+        replayed = [jpeg(warp(p, change, amount[change])) for p in decoded]
     assert _code(lambda: enrolled.complete_challenge(ALICE, again.id, replayed)) == "replayed"
 
 
