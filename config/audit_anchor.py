@@ -163,10 +163,20 @@ def verify(session, path: Path) -> ChainReport:
     return verify_chain(session, anchors=anchors)
 
 
+#: Held for one anchoring round. The node's parent forks its workers (and forks them again
+#: when one dies) while this thread may be mid-round, holding a connection pool's, the CA's
+#: or a cache's lock; a child forked then would wait on that lock for ever. So a fork waits
+#: for the round to end (``os.register_at_fork``), and the child starts with no round.
+_ROUND = threading.Lock()
+os.register_at_fork(
+    before=_ROUND.acquire, after_in_parent=_ROUND.release, after_in_child=_ROUND.release
+)
+
+
 def keep_anchoring(db: Database, stamp: Stamp, settings: Settings) -> threading.Thread | None:
     """Anchor the head now and every ``audit_anchor_interval`` seconds that it moved, in a
     daemon thread (the node's parent process runs one); failures are logged and retried
-    at the next round."""
+    at the next round. Forking while the thread works is safe (see ``_ROUND``)."""
     interval = settings.audit_anchor_interval
     if interval <= 0:
         return None
@@ -175,15 +185,16 @@ def keep_anchoring(db: Database, stamp: Stamp, settings: Settings) -> threading.
     def run() -> None:
         last: tuple | None = None
         while True:
-            try:
-                with db.read() as session:
-                    head = session.get(AuditHead, 1)
-                    current = (head.seq, head.hash)
-                if current != last:
-                    anchor(db, stamp, path)
-                    last = current
-            except Exception:
-                log.exception("audit chain not anchored; next try in %d s", interval)
+            with _ROUND:
+                try:
+                    with db.read() as session:
+                        head = session.get(AuditHead, 1)
+                        current = (head.seq, head.hash)
+                    if current != last:
+                        anchor(db, stamp, path)
+                        last = current
+                except Exception:
+                    log.exception("audit chain not anchored; next try in %d s", interval)
             time.sleep(interval)
 
     thread = threading.Thread(target=run, name="audit-anchor", daemon=True)

@@ -52,7 +52,8 @@ def _private_files(url: str) -> None:
         with suppress(FileNotFoundError):
             os.chmod(name, 0o600)
     if not os.path.exists(path):
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        with suppress(OSError):  # a file that cannot be made is SQLite's to report
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -177,3 +177,35 @@ def test_an_edited_anchors_file_is_refused_as_such(node):
     code, said = _verify(node)
     assert code == 1
     assert "covers another head" in said
+
+
+def test_a_worker_forked_while_an_anchor_is_made_does_not_inherit_its_locks(node, tmp_path):
+    """The node's parent forks its workers while its anchoring thread may be mid-round,
+    holding locks (a pool's, the CA's, a cache's). A child forked then must not start
+    with such a lock taken: it would wait on it for ever and never serve."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from idp.serve import audit_stamp
+
+    real = audit_stamp(node)
+    taken = threading.Lock()  # stands for any lock the round holds
+    in_round = threading.Event()
+
+    def slow_stamp(request: bytes) -> bytes:
+        with taken:
+            in_round.set()
+            time.sleep(0.5)
+            return real(request)
+
+    settings = SimpleNamespace(
+        audit_anchor_interval=3600, audit_anchors_path=tmp_path / "anchors.jsonl"
+    )
+    audit_anchor.keep_anchoring(node.db, slow_stamp, settings)
+    assert in_round.wait(10)
+    pid = os.fork()  # as granian starts a worker
+    if pid == 0:
+        os._exit(0 if taken.acquire(timeout=3) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child inherited a lock held mid-round"
