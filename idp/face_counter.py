@@ -57,7 +57,7 @@ def enrol_at_counter(
             user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
         )
     except FaceError as exc:
-        raise ApiError(exc.code, exc.message_en, 400) from None
+        raise ApiError(exc.code, exc.message_en, 400) from exc  # pages show it localized
     return {
         "username": user.username,
         "template_id": result.template_id,

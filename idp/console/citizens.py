@@ -1,13 +1,15 @@
 """Console pages for citizens' accounts: search, create, disable and enable, unlock,
-temporary password, end sessions, export and erase. Each action is one function of
-:mod:`idp.citizens`, the same one its ``onetrip users`` command calls."""
+temporary password, end sessions, enrol a face at the counter, export and erase. Each
+action is one function of :mod:`idp.citizens` (or :mod:`idp.face_counter`), the same one
+its ``onetrip users`` (or ``onetrip faces counter``) command calls."""
 
 from __future__ import annotations
 
 import json
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
+from biometrics.errors import FaceError
 from idp import citizens
 from idp.console.gate import (
     console,
@@ -18,8 +20,12 @@ from idp.console.gate import (
     requires,
     who,
 )
+from idp.errors import ApiError
+from idp.face_counter import enrol_at_counter
+from idp.face_step import face_message
 from idp.i18n import translate
 from idp.users import UserError
+from signing import departments
 
 bp = console_blueprint("console_citizens", __name__, "/admin/citizens")
 
@@ -58,7 +64,9 @@ def _detail(username: str, error: str | None = None, status: int = 200):
         citizen = citizens.detail(provider(), console().faces, username)
     except UserError:
         abort(404)
-    return render_template("console/citizen.html", c=citizen, error=error), status
+    counters = departments.memberships(provider().runtime, g.operator.user_id)
+    page = render_template("console/citizen.html", c=citizen, counters=counters, error=error)
+    return page, status
 
 
 @bp.get("/<username>")
@@ -126,6 +134,33 @@ def temporary_password(username: str):
     except UserError as exc:
         return _detail(username, refusal(exc), 400)
     return render_template("console/temporary_password.html", user=user, password=password)
+
+
+@bp.post("/<username>/counter-face")
+@requires("citizens.write")
+def counter_face(username: str):
+    """The operator, a member of the department whose counter the citizen came to, saw
+    the citizen and their papers: the photo becomes a proofed (``counter``) template."""
+    photo = request.files.get("photo")
+    if photo is None or not photo.filename:
+        return _detail(username, translate("Choose the photo taken at the counter."), 400)
+    try:
+        enrol_at_counter(
+            provider().runtime,
+            console().faces,
+            officer_id=g.operator.user_id,
+            officer=g.operator.username,
+            department=request.form.get("department", "")[:32],
+            username=username,
+            photo=photo.read(),  # bounded by the request size limit; pixels by the service
+            ip=request.remote_addr,
+        )
+    except ApiError as exc:
+        if isinstance(exc.__cause__, FaceError):
+            return _detail(username, face_message(exc.__cause__), 400)
+        return _detail(username, refusal(exc), exc.status if exc.status != 404 else 400)
+    flash(translate("The face is enrolled at the counter; a match now proves the citizen."))
+    return redirect(url_for("console_citizens.show", username=username))
 
 
 @bp.post("/<username>/export")

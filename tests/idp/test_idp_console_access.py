@@ -58,6 +58,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "console_departments.add_member": ("POST", {ADMIN}),
     "console_departments.remove_member": ("POST", {ADMIN}),
     "console_departments.renew_seal": ("POST", {ADMIN}),
+    "console_citizens.counter_face": ("POST", {ADMIN, HELP}),
     "console_pki.index": ("GET", ALL),
     "console_pki.show": ("GET", ALL),
     "console_pki.revoke": ("POST", {ADMIN}),
@@ -132,6 +133,7 @@ def _url(op, endpoint: str, t: dict) -> str:
             f"/admin/departments/{t['code']}/members/{t['username']}/remove"
         ),
         "console_departments.renew_seal": f"/admin/departments/{t['code']}/renew-seal",
+        "console_citizens.counter_face": f"/admin/citizens/{t['username']}/counter-face",
         "console_pki.index": "/admin/pki/",
         "console_pki.show": f"/admin/pki/certificates/{t['serial']}",
         "console_pki.revoke": f"/admin/pki/certificates/{t['serial']}/revoke",

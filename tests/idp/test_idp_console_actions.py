@@ -245,3 +245,56 @@ def test_the_overview_counts_ocsp_answers_and_sign_ins(op):
     assert int(labels["OCSP answers"]) >= 1
     assert int(labels["Sign-ins"]) >= 1
     assert "<script" not in page.text and page.text.count("<svg") == 5
+
+
+def test_an_operator_at_a_departments_counter_enrols_a_proofed_face(op):
+    """The console's counter enrolment: only an operator who belongs to the department
+    whose counter it is may enrol, a photo without one face is refused on the page, and
+    what is enrolled is a proofed (counter) template, audited with the department."""
+    import sys
+    from pathlib import Path
+
+    from biometrics.service import FaceService
+    from config.audit import AuditEvent
+    from idp.users import find_user
+    from signing import departments
+    from tests.idp.operators import add_officer
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "biometrics"))
+    from face_samples import FACES
+
+    citizen = create_user(op)
+    operator = make_operator(op, "helpdesk")
+    runtime = server_provider(op).runtime
+    departments.create(runtime, "CTR", "户籍窗口", "Registry counter", actor="test")
+    with runtime.db.read() as session:
+        user_id = find_user(session, citizen).id
+    faces = FaceService(runtime)
+    browser = console_browser(op, operator)
+    path = f"/admin/citizens/{citizen}"
+
+    def enrol(photo: bytes):
+        page = browser.navigate(f"{op.url}{path}")
+        return browser.http.post(
+            f"{op.url}{path}/counter-face",
+            data={"csrf_token": csrf_of(page.text), "department": "CTR"},
+            files={"photo": ("counter.jpg", photo, "image/jpeg")},
+            allow_redirects=False,
+            timeout=60,
+        )
+
+    assert "not a member of any department" in browser.navigate(f"{op.url}{path}").text
+    outsider = enrol((FACES / "obama_1.jpg").read_bytes())
+    assert outsider.status_code in (400, 403) and "is not a member of CTR" in outsider.text
+    add_officer(op, "CTR", operator.username)
+    not_a_face = enrol(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert not_a_face.status_code == 400 and 'role="alert"' in not_a_face.text
+    assert not faces.has_proofed(user_id)
+    enrolled = enrol((FACES / "obama_1.jpg").read_bytes())
+    assert enrolled.status_code == 302, enrolled.text[:500]
+    assert faces.has_proofed(user_id)
+    runtime.audit.flush()
+    with runtime.db.read() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.event == "face.enroll")).one()
+    assert (event.actor, event.subject) == (operator.username, citizen)
+    assert event.details["department"] == "CTR" and event.details["provenance"] == "counter"
