@@ -16,7 +16,7 @@ from biometrics.errors import FaceError
 from biometrics.models import AUTHORITATIVE, SELF
 from biometrics.pool import INLINE
 from biometrics.service import EnrolmentResult, FaceService
-from config.cli import CliError, emit, json_option, pass_runtime
+from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.runtime import Runtime
 
 #: Exit codes of ``faces verify``.
@@ -26,7 +26,7 @@ _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _user_id(runtime: Runtime, username: str) -> int:
-    runtime.migrate()  # a fresh data directory answers "no user", not a missing table
+    ensure_schema(runtime)  # a fresh data directory answers "no user", not a missing table
     with runtime.db.read() as session:
         user_id = session.scalar(
             text("SELECT id FROM users WHERE username = :u"), {"u": username.strip().lower()}

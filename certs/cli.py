@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from certs.authority import AuthorityError, authority
 from certs.custody import CustodyError
 from certs.profiles import PUBLIC, ProfileError
-from config.cli import CliError, emit, json_option, pass_runtime
+from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.runtime import Runtime
 
 
@@ -29,7 +29,7 @@ def ca() -> None:
 @pass_runtime
 def init(runtime: Runtime, as_json: bool) -> None:
     """Create the CA hierarchy (root, issuing CA, OCSP responder, TSA) if it does not exist."""
-    runtime.migrate()
+    ensure_schema(runtime)
     roles = authority(runtime).ensure()
     data = {
         name: {"serial": r.serial, "subject": r.certificate.subject.rfc4514_string()}
@@ -43,7 +43,7 @@ def init(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def export(runtime: Runtime, chain: bool) -> None:
     """Print the root certificate (PEM), or with --chain the issuing CA then the root."""
-    runtime.migrate()
+    ensure_schema(runtime)
     authority_ = authority(runtime)
     certs = authority_.chain() if chain else (authority_.root.certificate,)
     click.echo("".join(_pem(c) for c in certs), nl=False)
@@ -72,7 +72,7 @@ def issue(runtime: Runtime, profile: str, subject, csr_path, days, as_json: bool
         csr = csr_path.read_bytes() if csr_path else None
     except OSError as exc:
         raise CliError(f"cannot read {csr_path}: {exc.strerror}") from None
-    runtime.migrate()
+    ensure_schema(runtime)
     authority_ = authority(runtime)
     try:
         if csr is not None:
@@ -120,7 +120,7 @@ def revoke(
     runtime: Runtime, serial: str, reason: str, compromised_at: datetime | None, as_json: bool
 ) -> None:
     """Revoke a certificate by its serial number (hex); the CRL is reissued at once."""
-    runtime.migrate()
+    ensure_schema(runtime)
     try:
         status = authority(runtime).revoke(
             serial, reason, compromised_at=compromised_at, actor="cli"
@@ -150,7 +150,7 @@ def rotate(runtime: Runtime, role: str, days: int | None, as_json: bool) -> None
     Every node takes it within 30 s; the old certificate and key stay, so what they
     signed keeps validating. Run `onetrip signing renew` after rotating the TSA.
     """
-    runtime.migrate()
+    ensure_schema(runtime)
     try:
         new = authority(runtime).rotate(role, days=days, actor="cli")
     except AuthorityError as refused:
@@ -168,7 +168,7 @@ def rotate(runtime: Runtime, role: str, days: int | None, as_json: bool) -> None
 @pass_runtime
 def list_(runtime: Runtime, as_json: bool) -> None:
     """Every certificate the CA has signed."""
-    runtime.migrate()
+    ensure_schema(runtime)
     rows = authority(runtime).certificates()
     emit(
         rows,
@@ -198,7 +198,7 @@ def devices_add(
     """Register device NAME; prints its EST secret once (HTTP Basic: NAME and the secret)."""
     from certs.est import Enrollment, EstError
 
-    runtime.migrate()
+    ensure_schema(runtime)
     try:
         record, secret = Enrollment(authority(runtime)).register(
             name, dns_names=list(dns_names), client_id=client_id, actor="cli"
@@ -215,7 +215,7 @@ def devices_list(runtime: Runtime, as_json: bool) -> None:
     """Every registered device and its current certificate."""
     from certs.est import Enrollment
 
-    runtime.migrate()
+    ensure_schema(runtime)
     rows = Enrollment(authority(runtime)).devices()
     text = "\n".join(
         f"{d['name']}  {d['certificate_serial'] or '-'}  {','.join(d['dns_names']) or '-'}"

@@ -60,6 +60,7 @@ def on_starting(server):
 
     runtime = Runtime()
     metrics.use_directory(runtime.settings.metrics_path / "gunicorn", clean=True)
+    runtime.migrate()
     bootstrap(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # the embedded Valkey lives as long as the master

@@ -7,43 +7,77 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from config import audit as audit_log
-from config import audit_anchor
-from config.cli import CliError, emit, json_option, pass_runtime, read_secret_from_stdin
-from config.runtime import Runtime
-from config.settings import SettingsError, explicit_issuer, load_settings
+from config.cli import (
+    CliError,
+    LazyGroup,
+    emit,
+    ensure_schema,
+    json_option,
+    pass_runtime,
+    read_secret_from_stdin,
+)
+
+if TYPE_CHECKING:
+    from config.runtime import Runtime
+
+#: The other packages' commands: imported when run (pyHanko, numpy and face_recognition
+#: would otherwise load for every command), listed by ``--help`` from their help here.
+_PACKAGE_COMMANDS = {
+    "ca": ("certs.cli:ca", "The certificate authority: hierarchy, certificates, revocation."),
+    "departments": (
+        "idp.cli:_departments",
+        "Departments that seal documents, and their officers.",
+    ),
+    "faces": ("idp.cli:_faces", "Face templates: enrol a photo, verify photos, delete."),
+    "sign": (
+        "signing.cli:sign",
+        "Seal INPUT_PDF with a department's certificate into OUTPUT (PAdES).",
+    ),
+    "signing": ("signing.cli:signing_group", "Keeping signed documents verifiable for decades."),
+    "verify": (
+        "signing.cli:verify",
+        "Check every signature (ETSI EN 319 102-1); exit 0 only if all are valid.",
+    ),
+}
 
 
-class _Root(click.Group):
+class _Root(LazyGroup):
     def invoke(self, ctx: click.Context):
+        from config.settings import SettingsError
+
         try:
             return super().invoke(ctx)
         except SettingsError as exc:
             raise CliError(str(exc), 2) from None
 
 
-@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Root,
+    lazy=_PACKAGE_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="onetrip")
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """OneTrip: log in once, sign without a visit, connect any service.
 
     Settings come from ONETRIP_* environment variables (ONETRIP_ISSUER,
     ONETRIP_DATA_DIR, DATABASE_URL, REDIS_URL, ...) and the TOML file named
     by ONETRIP_CONFIG. The README lists them all.
     """
-    ctx.obj = Runtime(load_settings(create=ctx.invoked_subcommand == "serve"))
 
 
 def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
     """The runtime with the schema in place and the installation's issuer (stored at the
-    first start; a conflicting ONETRIP_ISSUER is refused)."""
+    first start; a conflicting ONETRIP_ISSUER is refused). A command migrates only a fresh
+    database; ``serve`` brings any schema up to date."""
     from idp.serve import bootstrap, settle_issuer
 
     if first_issuer is None:  # a command: a first start here stores the configured issuer
+        ensure_schema(runtime)
         bootstrap(runtime)
         settle_issuer(runtime)
         return runtime
@@ -75,6 +109,7 @@ def _ready(runtime: Runtime, first_issuer: str | None = None) -> Runtime:
 @pass_runtime
 def serve(runtime: Runtime, host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the whole server (creates the schema, keys and CA on first start)."""
+    from config.settings import explicit_issuer
     from idp.serve import check_listening, listening_issuer
     from idp.serve import serve as run
 
@@ -786,7 +821,7 @@ def issuer_move(runtime: Runtime, new: str, as_json: bool) -> None:
     from config.settings import Settings, problems_of
 
     new = new.rstrip("/")
-    runtime.migrate()
+    ensure_schema(runtime)
     if bad := [p for p in problems_of(Settings(issuer=new)) if p.startswith("issuer")]:
         raise CliError(bad[0])
     old = installation.move_issuer(runtime.db, new, actor="cli")
@@ -818,6 +853,8 @@ def audit() -> None:
 def audit_verify(runtime: Runtime, as_json: bool) -> None:
     """Check the keyed chain and hold it against the anchors; exit 1 naming the first
     broken row and what was done to the log (edited, truncated, rewritten...)."""
+    from config import audit_anchor
+
     path = runtime.settings.audit_anchors_path
     with _ready(runtime).db.read() as session:
         report = audit_anchor.verify(session, path)
@@ -844,6 +881,7 @@ def audit_verify(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def audit_anchor_now(runtime: Runtime, as_json: bool) -> None:
     """Time-stamp the chain's head now and append the anchor to the anchors file."""
+    from config import audit_anchor
     from idp.serve import audit_stamp
 
     _ready(runtime)
@@ -866,6 +904,8 @@ def audit_anchor_now(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def audit_tail(runtime: Runtime, limit: int, as_json: bool) -> None:
     """Show the newest events."""
+    from config import audit as audit_log
+
     with _ready(runtime).db.read() as session:
         rows = [e.as_dict() for e in audit_log.tail(session, limit)]
     if as_json:
@@ -879,27 +919,47 @@ def audit_tail(runtime: Runtime, limit: int, as_json: bool) -> None:
         )
 
 
-def _mount() -> None:
-    """Each package's command group, mounted under ``onetrip``."""
+# -- migrate -------------------------------------------------------------------------------
+
+
+@main.command()
+@json_option
+@pass_runtime
+def migrate(runtime: Runtime, as_json: bool) -> None:
+    """Bring the database schema to this version's revisions (as `serve` does at start)."""
+    from config.migrate import stored_heads
+
+    runtime.migrate()
+    heads = sorted(stored_heads(runtime.db) or ())
+    emit({"revisions": heads}, as_json, text=f"schema at {', '.join(heads)}")
+
+
+# -- the other packages' commands, composed with idp's parts (see _PACKAGE_COMMANDS) -------
+
+
+def _user_id(runtime: Runtime, username: str) -> int | None:
+    from idp.users import find_user
+
+    with runtime.db.read() as session:
+        user = find_user(session, username)
+        return user.id if user is not None else None
+
+
+def _departments() -> click.Group:
+    """signing's ``departments``, finding citizens through idp."""
+    from signing.cli import departments_group
+
+    return departments_group(_user_id)
+
+
+def _faces() -> click.Group:
+    """biometrics' ``faces``, with idp's ``counter`` enrolment (issue 13)."""
     from biometrics.cli import faces
-    from certs.cli import ca
-    from signing.cli import commands as signing_commands
-
-    def user_id(runtime: Runtime, username: str) -> int | None:
-        from idp.users import find_user
-
-        with runtime.db.read() as session:
-            user = find_user(session, username)
-            return user.id if user is not None else None
-
     from idp.face_counter import counter_command
 
-    faces.add_command(counter_command)  # issue 13: idp composes signing's departments
-    for command in (ca, faces, *signing_commands(user_id)):
-        main.add_command(command)
+    faces.add_command(counter_command)
+    return faces
 
-
-_mount()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from biometrics.errors import FaceError
 from biometrics.models import COUNTER
 from biometrics.service import FaceService
-from config.cli import CliError, emit, json_option, pass_runtime
+from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.runtime import Runtime
 from idp.errors import ApiError
 from idp.models import User
@@ -107,7 +107,7 @@ def counter_command(
     from biometrics.pool import INLINE
     from idp.users import find_user
 
-    runtime.migrate()
+    ensure_schema(runtime)
     with runtime.db.read() as session:
         found = find_user(session, officer)
     try:

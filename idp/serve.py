@@ -39,11 +39,11 @@ from config.settings import SettingsError, explicit_issuer
 
 
 def bootstrap(runtime: Runtime) -> None:
-    """Everything a first start needs; idempotent, safe when several nodes start at once.
-    A first start stores the issuer (:mod:`config.installation`)."""
+    """Everything a first start needs once the schema is in place (``runtime.migrate()``
+    for a server, :func:`config.cli.ensure_schema` for a command); idempotent, safe when
+    several nodes start at once. A first start stores the issuer (:mod:`config.installation`)."""
     from idp.keys import ensure_keys
 
-    runtime.migrate()
     installation.fix_issuer(runtime.db, None, runtime.settings.issuer)
     check_secrets(runtime)
     with runtime.db.write() as session:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from config.cli import CliError, emit, json_option, pass_runtime
-from config.runtime import Runtime
+from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from signing import LEVELS
+
+if TYPE_CHECKING:
+    from config.runtime import Runtime
 
 # The signing modules import pyHanko (most of a second): each command imports them when it
 # runs, so `onetrip --help` and unrelated commands start fast.
-
-
-def _ready(runtime: Runtime) -> Runtime:
-    runtime.migrate()
-    return runtime
 
 
 def _read(path: str, runtime: Runtime) -> bytes:
@@ -60,7 +58,7 @@ def create(
 
     try:
         created = depts.create(
-            _ready(runtime), code, name, name_en, actor="cli", organization_identifier=org_id
+            ensure_schema(runtime), code, name, name_en, actor="cli", organization_identifier=org_id
         )
     except DepartmentError as exc:
         raise CliError(exc.message) from None
@@ -78,7 +76,7 @@ def renew_seal(runtime: Runtime, code: str, as_json: bool) -> None:
     from signing.departments import DepartmentError
 
     try:
-        emit(depts.renew_seal(_ready(runtime), code, actor="cli"), as_json)
+        emit(depts.renew_seal(ensure_schema(runtime), code, actor="cli"), as_json)
     except DepartmentError as exc:
         raise CliError(exc.message) from None
 
@@ -94,7 +92,7 @@ def remove_member(runtime: Runtime, code: str, username: str, as_json: bool) -> 
     from signing.departments import DepartmentError
 
     try:
-        emit(depts.remove_member(_ready(runtime), code, username, actor="cli"), as_json)
+        emit(depts.remove_member(ensure_schema(runtime), code, username, actor="cli"), as_json)
     except DepartmentError as exc:
         raise CliError(exc.message) from None
 
@@ -120,7 +118,7 @@ def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> clic
         from signing import departments as depts
         from signing.departments import DepartmentError
 
-        user_id = find_user(_ready(runtime), username)
+        user_id = find_user(ensure_schema(runtime), username)
         if user_id is None:
             raise CliError(f"no user named {username}")
         try:
@@ -140,7 +138,7 @@ def list_(runtime: Runtime, as_json: bool) -> None:
     """Every department with its certificate serial and members."""
     from signing import departments as depts
 
-    rows = depts.list_all(_ready(runtime))
+    rows = depts.list_all(ensure_schema(runtime))
     text = "\n".join(
         f"{d['code']}  {d['name']}  {d['certificate_serial']}  {','.join(d['members']) or '-'}"
         for d in rows
@@ -179,7 +177,7 @@ def sign(
         raise CliError("the output must be a different file from the input")
     try:
         signed, document_id = service.sign(
-            _ready(runtime),
+            ensure_schema(runtime),
             data,
             department,
             level=level,
@@ -247,7 +245,7 @@ def verify(runtime: Runtime, input_pdf: str, etsi_report: str | None, as_json: b
 
     data = _read(input_pdf, runtime)
     try:
-        report = service.verify(_ready(runtime), data)
+        report = service.verify(ensure_schema(runtime), data)
         if etsi_report:
             Path(etsi_report).write_text(service.verify_xml(runtime, data))
     except PdfRefused as exc:
@@ -290,20 +288,20 @@ def renew(
         if not output:
             raise CliError("give -o OUTPUT with INPUT_PDF")
         try:
-            fresh = service.renew_file(_ready(runtime), _read(input_pdf, runtime))
+            fresh = service.renew_file(ensure_schema(runtime), _read(input_pdf, runtime))
         except PdfRefused as exc:
             raise CliError(f"{input_pdf}: {exc.message}") from None
         Path(output).write_bytes(fresh)
         emit({"output": output, "sha256": service.sha256(fresh)}, as_json)
         return
-    renewed = service.renew_stored(_ready(runtime), within)
+    renewed = service.renew_stored(ensure_schema(runtime), within)
     text = "\n".join(
         f"renewed {r['id']} (its stamp ended {r['previous_stamp_ends']})" for r in renewed
     )
     emit(renewed, as_json, text or "nothing to renew")
 
 
-def commands(find_user: Callable[[Runtime, str], int | None]) -> tuple[click.Command, ...]:
-    """Signing's commands for the ``onetrip`` root, which supplies the user lookup."""
+def departments_group(find_user: Callable[[Runtime, str], int | None]) -> click.Group:
+    """``departments`` for the ``onetrip`` root, which supplies the user lookup."""
     departments.add_command(_add_member_command(find_user))
-    return (departments, sign, verify, signing_group)
+    return departments
