@@ -35,12 +35,12 @@ _PACKAGE_COMMANDS = {
     "faces": ("idp.cli:_faces", "Face templates: enrol a photo, verify photos, delete."),
     "sign": (
         "signing.cli:sign",
-        "Seal INPUT_PDF with a department's certificate into OUTPUT (PAdES).",
+        "Seal INPUT_PDF with a department's certificate into OUTPUT (the input is untouched).",
     ),
     "signing": ("signing.cli:signing_group", "Keeping signed documents verifiable for decades."),
     "verify": (
         "signing.cli:verify",
-        "Check every signature (ETSI EN 319 102-1); exit 0 only if all are valid.",
+        "Check every signature (ETSI EN 319 102-1); exit 0 only if every one is TOTAL-PASSED.",
     ),
 }
 

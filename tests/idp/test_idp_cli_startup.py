@@ -66,6 +66,13 @@ def test_help_lists_every_command_as_it_would_with_all_of_them_imported():
         assert f"\n  {name} " in before
 
 
+def test_the_table_holds_each_package_commands_own_help():
+    from idp.cli import _PACKAGE_COMMANDS, main
+
+    for name, (_, listed) in _PACKAGE_COMMANDS.items():
+        assert main.get_command(None, name).get_short_help_str(1000) == listed, name
+
+
 def test_the_known_heads_are_what_alembic_stores_after_upgrading_every_branch(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'onetrip.db'}")
     assert migrate.schema_state(db) is migrate.SchemaState.FRESH
