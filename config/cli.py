@@ -78,9 +78,8 @@ class LazyGroup(click.Group):
 
     ``lazy`` maps each name to ``("module:attr", help)``, ``help`` being the command's own
     first sentence, which ``--help`` shortens as click would: it lists every command
-    without importing any. ``attr`` names a click command,
-    or a function of no arguments that returns one (for a command composed of several
-    packages' parts).
+    without importing any. ``attr`` names a click command, or a function of no arguments
+    that returns one (for a command composed of several packages' parts).
     """
 
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
