@@ -10,6 +10,7 @@ move (``onetrip issuer move NEW``), instead of quietly minting URLs nobody answe
 from __future__ import annotations
 
 from sqlalchemy import String, Text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config import audit
@@ -32,7 +33,17 @@ def stored_issuer(db: Database) -> str | None:
 
 def fix_issuer(db: Database, wanted: str | None, first: str) -> str:
     """The installation's issuer: stored now (``wanted``, else ``first``) if none is yet;
-    else the stored one, and a :class:`SettingsError` if ``wanted`` names another."""
+    else the stored one, and a :class:`SettingsError` if ``wanted`` names another.
+
+    Nodes of one installation may start at the same moment: when another stored the
+    issuer between this one's look and its insert, this one reads what was stored."""
+    try:
+        return _fix_issuer(db, wanted, first)
+    except IntegrityError:
+        return _fix_issuer(db, wanted, first)
+
+
+def _fix_issuer(db: Database, wanted: str | None, first: str) -> str:
     with db.write() as session:
         row = session.get(InstallationFact, "issuer", with_for_update=True)
         if row is None:

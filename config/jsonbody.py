@@ -40,6 +40,8 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     if too_deep(raw, max_depth):
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    if b"\\u0000" in raw:  # no document OneTrip reads has one; PostgreSQL stores none
+        raise ValueError("JSON strings must not contain NUL characters")
     try:
         return json.loads(raw)
     except RecursionError:  # should the count above ever read a text differently

@@ -75,6 +75,18 @@ def _check_pkce_policy(meta: dict, require_pkce: bool | None) -> None:
         raise ClientError("PKCE is always required of public clients (RFC 9700)")
 
 
+_ISSUED_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def new_client_id() -> str:
+    """A client id: 24 URL-safe characters that never begin with ``-``, so that it reads
+    as an argument, not an option, wherever an operator types it (``onetrip clients ...``)."""
+    while True:
+        client_id = secrets.token_urlsafe(18)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 def create_client(
     session: Session,
     settings: Settings,
@@ -101,7 +113,7 @@ def create_client(
     if "openid" not in allowed and "authorization_code" in meta["grant_types"]:
         allowed = ["openid", *allowed]
     meta["scope"] = list_to_scope(allowed)
-    client_id = secrets.token_urlsafe(18)
+    client_id = new_client_id()
     secret = (
         secrets.token_urlsafe(32) if meta["token_endpoint_auth_method"] in SECRET_METHODS else None
     )
@@ -318,7 +330,9 @@ class ClientCache:
         self._cache: dict[str, tuple[float, OAuthClient]] = {}
 
     def get(self, client_id: str | None) -> OAuthClient | None:
-        if not client_id or len(client_id) > 64:
+        """The client, or None; an id OneTrip could not have issued (see
+        :func:`new_client_id`) is none, asked of no database (PostgreSQL refuses NUL)."""
+        if not client_id or not _ISSUED_ID.fullmatch(client_id):
             return None
         if self._stamp.changed():
             self._cache = {}
