@@ -69,17 +69,22 @@ class _Sentinels:
         self.processes: list[subprocess.Popen] = []
 
     def _start(self, name: str, port: int, *args: str) -> None:
+        (self.directory / name).mkdir()  # a replica's copy lands in its --dir, not in ours
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115
-        self.processes.append(subprocess.Popen(["redis-server", *args], stdout=log, stderr=log))
+        self.processes.append(
+            subprocess.Popen(["redis-server", *args], stdout=log, stderr=log, cwd=self.directory)
+        )
         _wait_port(port)
 
     def start(self) -> None:
         common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._start("primary", self.primary, "--port", str(self.primary), *common)
+        self._start(
+            "primary", self.primary, "--port", str(self.primary), *common, "--dir", "primary"
+        )
         self._start(
             "replica",
             self.replica,
-            *("--port", str(self.replica), *common),
+            *("--port", str(self.replica), *common, "--dir", "replica"),
             *("--replicaof", "127.0.0.1", str(self.primary)),
         )
         config = self.directory / "sentinel.conf"
