@@ -72,9 +72,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        conn.exec_driver_sql(
-            _BEGIN_WRITE if conn.get_execution_options().get("onetrip_write") else "BEGIN"
-        )
+        options = conn.get_execution_options()
+        if not options.get("onetrip_one_statement"):  # one SELECT is atomic by itself
+            conn.exec_driver_sql(_BEGIN_WRITE if options.get("onetrip_write") else "BEGIN")
 
     return engine
 
@@ -100,6 +100,7 @@ class Database:
                 connect_args={"connect_timeout": 5},
             )
         self._writer = self.engine.execution_options(onetrip_write=True)
+        self._one_statement = self.engine.execution_options(onetrip_one_statement=True)
         info = {"audit_key": audit_key}
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(self._writer, expire_on_commit=False, info=info)
@@ -127,8 +128,9 @@ class Database:
     def first(self, statement: Select, **params: Any) -> Row | None:
         """The first row of a Core ``statement`` (named by column) or None, read on a pooled
         connection that is given back at once, for the reads on hot paths that need no
-        ORM objects (an account's sign-in record)."""
-        with self.engine.connect() as connection:
+        ORM objects (an account's sign-in record). On SQLite it opens no transaction: one
+        SELECT reads one snapshot by itself."""
+        with self._one_statement.connect() as connection:
             return connection.execute(statement, params).first()
 
     def dispose(self) -> None:
