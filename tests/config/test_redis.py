@@ -14,6 +14,8 @@ import redis
 
 from config.outage import unavailable_service
 from config.redis import connect
+from config.throttle import Throttle
+from idp.sso import SsoStore
 from tests.conftest import free_port
 from tests.ops.ops_servers import _wait_port
 
@@ -146,3 +148,18 @@ def test_a_sentinel_url_reaches_the_primary_and_follows_it_through_a_failover(se
     assert client.set("after", "2")  # the pooled connection to the old primary is not used
     assert redis.Redis(port=sentinels.replica, db=2).get("after") == b"2"
     assert client.get("before") == b"1"
+
+
+def test_sessions_and_throttles_work_through_a_sentinel_url(settings, sentinels):
+    url = f"redis+sentinel://127.0.0.1:{sentinels.sentinel}/onetrip/1"
+    client = connect(dataclasses.replace(settings, redis_url=url))
+    store = SsoStore(client, settings)
+    secret, session = store.create(user_id=7, username="alice", amr=["pwd"], acr="1")
+    assert store.load(secret).sid == session.sid
+    assert store.sids_of_user(7) == [session.sid]
+    throttle = Throttle(client, settings, "login")
+    for _ in range(settings.login_max_failures_per_account):
+        throttle.failure("alice", "192.0.2.1")
+    wait, failed_before = throttle.check("alice", "192.0.2.1")
+    assert wait > 0 and failed_before
+    assert redis.Redis(port=sentinels.primary, db=1).exists(f"sso:sid:{session.sid}")
