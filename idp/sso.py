@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import redis
 
-from config.redis import HotCommands
 from config.settings import Settings
 
 COOKIE = "onetrip_sso"
@@ -57,7 +56,6 @@ class SsoStore:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.r, self.ttl = redis_client, settings.session_ttl
         self._create = redis_client.register_script(_CREATE)
-        self._hot = HotCommands(redis_client)  # a login's write, and every page's read
 
     def create(
         self,
@@ -81,8 +79,7 @@ class SsoStore:
             user_agent=(user_agent or "")[:200],
         )
         digest = _digest(secret)
-        self._hot.run_script(
-            self._create,
+        self._create(
             keys=[f"sso:{digest}", f"sso:sid:{sess.sid}", f"sso:user:{user_id}"],
             args=[json.dumps(vars(sess)), digest, sess.sid, self.ttl],
         )
@@ -91,7 +88,7 @@ class SsoStore:
     def load(self, secret: str | None) -> SsoSession | None:
         if not secret or len(secret) > 100:
             return None
-        raw = self._hot.execute("GET", f"sso:{_digest(secret)}")
+        raw = self.r.get(f"sso:{_digest(secret)}")
         return SsoSession(**json.loads(raw)) if raw else None
 
     def update(self, secret: str, sess: SsoSession) -> None:

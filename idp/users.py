@@ -82,8 +82,8 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
-#: What a password login needs of an account, read on every attempt (see ``RowReader``):
-#: with whether a second step must follow the password (idp/login_steps.py).
+#: What a password login needs of an account, read on every attempt as one Core row
+#: (``Database.first``), with whether a second step must follow the password (idp/login_steps.py).
 SIGN_IN_COLUMNS = select(
     User.id,
     User.username,

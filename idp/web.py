@@ -382,7 +382,7 @@ def create_blueprint(runtime: Runtime, require_token: TokenGuard) -> Blueprint:
             response = make_response(login_page(username, message), 429)
             response.headers["Retry-After"] = str(wait)
             return response
-        user = provider.sign_in_records(username=username) if username else None
+        user = provider.sign_in_record(username) if username else None
         ok = provider.passwords.verify(user.password_hash if user else None, password[:1024])
         if not ok or user is None or user.disabled:
             provider.login_throttle.failure(username, ip, device)

@@ -80,9 +80,36 @@ def test_out_of_range_values_and_unknown_choices_are_refused_one_line_each(tmp_p
     assert not (tmp_path / "secrets.json").exists()  # nothing was started on bad settings
 
 
-@pytest.mark.parametrize("url", ["redis+sentinel://s1:26379/mymaster", "redis+cluster://c1:7000"])
-def test_sentinel_and_cluster_urls_are_refused_naming_what_works(tmp_path, url):
+def _with_redis_url(tmp_path, url):
+    return load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path), "REDIS_URL": url})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://s1:26379/mymaster",
+        "rediss+sentinel://:secret@s1:26379,s2:26380/mymaster/3?sentinel_password=other",
+    ],
+)
+def test_a_sentinel_url_is_taken(tmp_path, url):
+    assert _with_redis_url(tmp_path, url).redis_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+sentinel://s1/mymaster", "redis+sentinel://s1:26379", "redis+sentinel://s1:x/m"]
+)
+def test_a_sentinel_url_without_ports_or_service_is_refused_saying_its_shape(tmp_path, url):
+    with pytest.raises(SettingsError, match=r"redis_url: expected redis\+sentinel://.*/service"):
+        _with_redis_url(tmp_path, url)
+
+
+def test_a_cluster_url_is_refused_at_start_saying_why(tmp_path):
+    with pytest.raises(SettingsError, match=r"redis_url: Redis Cluster is not supported: .* slots"):
+        _with_redis_url(tmp_path, "redis+cluster://c1:7000")
+
+
+def test_an_unknown_redis_scheme_is_refused_naming_what_works(tmp_path):
     with pytest.raises(
-        SettingsError, match=r"redis_url: expected a redis://, rediss:// or unix://"
+        SettingsError, match=r"redis_url: expected a redis://, rediss:// or unix://.*sentinel"
     ):
-        load_settings(environ={"ONETRIP_DATA_DIR": str(tmp_path), "REDIS_URL": url})
+        _with_redis_url(tmp_path, "valkey://c1:6379")
