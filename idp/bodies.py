@@ -25,7 +25,9 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _has_nul(values: MultiDict) -> bool:
-    return any("\x00" in k or "\x00" in v for k, v in values.items(multi=True))
+    # A malformed multipart part can leave a key or value None: no NUL in that.
+    pairs = values.items(multi=True)
+    return any(isinstance(x, str) and "\x00" in x for pair in pairs for x in pair)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):

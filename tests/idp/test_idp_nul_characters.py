@@ -69,3 +69,15 @@ def test_a_json_string_with_a_nul_is_malformed_json(op):
 
 def test_client_ids_never_read_as_command_line_options():
     assert not [c for c in (new_client_id() for _ in range(5000)) if c.startswith("-")]
+
+
+def test_a_multipart_part_without_a_name_is_no_server_error(op):
+    body = b"--b\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--b--\r\n"
+    for path in ("/login", "/pki/tsa"):
+        answer = requests.post(
+            f"{op.url}{path}",
+            data=body,
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            timeout=10,
+        )
+        assert answer.status_code < 500, (path, answer.status_code, answer.text[:200])
