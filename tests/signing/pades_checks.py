@@ -271,3 +271,16 @@ def changed_pixels(before: bytes, after: bytes, tmp_path: Path, dpi: int, foot: 
     top = int(new.size[1] * (1 - foot))
     changed.paste(0, (0, 0, new.size[0], top))
     return changed.getbbox(), new.size
+
+
+def cli_env(runtime) -> dict:
+    """The environment in which ``onetrip`` commands use ``runtime``'s data, database and
+    Redis (and no settings file)."""
+    settings = runtime.settings
+    return {
+        "ONETRIP_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "ONETRIP_ISSUER": settings.issuer,
+        "ONETRIP_CONFIG": "",
+    }

@@ -7,21 +7,14 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from pades_checks import add_officer, encrypted_pdf
+from pades_checks import add_officer, cli_env, encrypted_pdf
 
 from idp.cli import main
 
 
 @pytest.fixture
 def onetrip(runtime, tmp_path):
-    settings = runtime.settings
-    env = {
-        "ONETRIP_DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "ONETRIP_ISSUER": settings.issuer,
-        "ONETRIP_CONFIG": "",
-    }
+    env = cli_env(runtime)
 
     def run(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import command
 from click.testing import CliRunner
-from pades_checks import add_user
+from pades_checks import add_user, cli_env
 from sqlalchemy import inspect, text
 
 from config.migrate import alembic_config
@@ -14,15 +14,7 @@ from signing import departments
 
 
 def _cli(runtime, *args: str):
-    settings = runtime.settings
-    env = {
-        "ONETRIP_DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "ONETRIP_ISSUER": settings.issuer,
-        "ONETRIP_CONFIG": "",
-    }
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), env=cli_env(runtime), catch_exceptions=False)
 
 
 def test_add_member_names_an_administrator_and_a_second_call_changes_the_role(runtime, psb):
