@@ -98,10 +98,10 @@ def verify(runtime: Runtime, username: str, images: tuple[Path, ...], as_json: b
         try:
             verdict = service.verify(user_id, image.read_bytes(), actor="cli")
         except FaceError as exc:
-            failed = SOME_DID_NOT_MATCH if exc.code == "throttled" else BAD_INPUT
+            failed = SOME_DID_NOT_MATCH if exc.error == "throttled" else BAD_INPUT
             status = max(status, failed)
             results.append(
-                {"image": str(image), "error": exc.code, "error_description": exc.message_en}
+                {"image": str(image), "error": exc.error, "error_description": exc.description}
             )
             continue
         if not verdict.match:

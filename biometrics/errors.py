@@ -1,11 +1,13 @@
 """Refusals a citizen can understand, in English and Simplified Chinese.
 
-A :class:`FaceError` carries only its code, so it crosses the process boundary of the face
-worker pool unchanged (exceptions pickle by their ``args``); the two messages are looked up
-from the code.
+A :class:`FaceError` is a :class:`config.errors.Refusal` made from its code alone: the
+English description and the Chinese message are looked up from the code, and it crosses
+the process boundary of the face worker pool unchanged.
 """
 
 from __future__ import annotations
+
+from config.errors import Refusal
 
 #: code -> (English, Simplified Chinese). Written for the person holding the phone.
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -72,22 +74,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-class FaceError(Exception):
-    """A refused face operation; ``code`` is one of :data:`MESSAGES`' keys."""
+class FaceError(Refusal):
+    """A refused face operation; ``error`` is one of :data:`MESSAGES`' keys, the
+    description its English message."""
 
-    def __init__(self, code: str) -> None:
-        if code not in MESSAGES:
-            raise ValueError(f"unknown face error code {code!r}")
-        super().__init__(code)
-        self.code = code
+    def __init__(self, error: str) -> None:
+        if error not in MESSAGES:
+            raise ValueError(f"unknown face error code {error!r}")
+        super().__init__(error, MESSAGES[error][0])
 
     @property
     def message_en(self) -> str:
-        return MESSAGES[self.code][0]
+        return MESSAGES[self.error][0]
 
     @property
     def message_zh(self) -> str:
-        return MESSAGES[self.code][1]
+        return MESSAGES[self.error][1]
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.message_en}"
+        return f"{self.error}: {self.message_en}"

@@ -418,7 +418,7 @@ class FaceService:
                 self.threshold,
             )
         except FaceError as exc:
-            self._conclude(user_id, False, how, count=False, reason=exc.code, **context)
+            self._conclude(user_id, False, how, count=False, reason=exc.error, **context)
             raise
         cache = replay.Seen(self.runtime.redis, self.settings, user_id)
         attempt = replay.Attempt(seen.hashes, np.array(seen.encodings))

@@ -1,6 +1,10 @@
 """What every ``onetrip`` command group shares: the runtime, JSON output, one-line errors,
 and the lazy loading that lets a command import only what it runs.
 
+A command refuses by raising :class:`CliError`, or lets a service's
+:class:`config.errors.Refusal` through: the root group prints either as one line on stderr
+and exits non-zero.
+
 Nothing here imports the runtime (SQLAlchemy, Redis, the audit log) at import time: a
 command gets it through :func:`pass_runtime` when it runs, and ``--help`` never builds it.
 """
@@ -15,6 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from config.errors import Refusal
 
 if TYPE_CHECKING:
     from config.runtime import Runtime
@@ -85,6 +91,13 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a service's refusal that reaches here becomes a :class:`CliError`."""
+        try:
+            return super().invoke(ctx)
+        except Refusal as refused:
+            raise CliError(refused.description) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

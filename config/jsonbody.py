@@ -6,13 +6,22 @@ answered 500. Whatever walks the result afterwards (validation, storage, an echo
 again. No document OneTrip reads (client metadata, a JWKS, a CSC request) nests more than
 a few levels, so :func:`loads` refuses more than :data:`MAX_DEPTH` before parsing, with a
 :class:`ValueError` like any other malformed JSON.
+
+Request bodies are read here too: :func:`read_object` bounds and parses one, and
+:func:`validate` checks it against a declared :class:`Body` schema at the edge, so services
+receive typed values and every bad body gets one 400 naming its field.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from config.errors import Refusal
 
 MAX_DEPTH = 32
 
@@ -46,3 +55,52 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         return json.loads(raw)
     except RecursionError:  # should the count above ever read a text differently
         raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+
+
+def read_object(raw: bytes, max_bytes: int) -> dict:
+    """A request body that must be a JSON object (an empty body reads as ``{}``).
+
+    Refuses with :class:`~config.errors.Refusal`: 413 beyond ``max_bytes``, 400
+    ``invalid_request`` for anything but an object (malformed or too deep included).
+    """
+    if len(raw) > max_bytes:
+        raise Refusal("invalid_request", "the body is too large", 413)
+    if not raw.strip():
+        return {}
+    try:
+        body = loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise Refusal("invalid_request", "the body must be a JSON object")
+    return body
+
+
+class Body(BaseModel):
+    """A request body's declared schema: its fields are the members a view reads.
+
+    Strict (``"1"`` is no number) and tolerant of members it does not declare (protocols
+    let clients send more than a server reads). ``refusals`` maps a field to the words a
+    caller gets when that field is missing or wrong (default ``Invalid parameter NAME``),
+    so a protocol's own wording (CSC's, say) survives validation.
+    """
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    refusals: ClassVar[dict[str, str]] = {}
+
+
+B = TypeVar("B", bound=Body)
+
+
+def validate(schema: type[B], body: Mapping[str, Any]) -> B:
+    """``body`` checked against ``schema``; the first bad field refused with one 400
+    ``invalid_request`` that names it."""
+    try:
+        return schema.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        loc = [str(part) for part in first["loc"]]
+        field = loc[0] if loc else ""
+        description = schema.refusals.get(field) or f"Invalid parameter {'.'.join(loc)}"
+        raise Refusal("invalid_request", description) from None

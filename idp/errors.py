@@ -1,5 +1,10 @@
-"""Error answers: JSON ``{"error", "error_description"}`` for APIs, a page for browsers.
+"""Error answers, rendered here and nowhere else: JSON ``{"error", "error_description"}``
+for APIs, the localized error page for browsers.
 
+Views and services refuse by raising :class:`config.errors.Refusal` (``ApiError`` is the
+same type, under the name idp's views have always raised); werkzeug's HTTP errors (404,
+405, 413, ...) and unexpected exceptions are answered in the same two shapes. The fast
+token path (:mod:`idp.token_endpoints`) answers ahead of Flask with the same functions.
 No caller ever sees a stack trace: unexpected errors are logged with a reference (the
 request id, also in the ``X-Request-Id`` header) that the answer repeats, so an operator
 can find the log line. An unreachable database or Redis is not a bug: the caller gets 503
@@ -16,18 +21,14 @@ import secrets
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from config.errors import Refusal
 from config.outage import note_storage_full, unavailable_service
 from idp.i18n import translate
 
 log = logging.getLogger("onetrip")
 
-
-class ApiError(Exception):
-    """A refusal with an error code, a description, and an HTTP status."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+#: The one error type (see :mod:`config.errors`), by the name idp's views raise it.
+ApiError = Refusal
 
 
 #: Endpoints under /oauth/ that browsers are sent to: their errors are pages for a browser.
@@ -43,10 +44,12 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def json_error(error: str, description: str, status: int) -> Response:
+def json_error(
+    error: str, description: str, status: int, headers: dict[str, str] | None = None
+) -> Response:
     """``{"error", "error_description"}`` (RFC 6749 5.2); needs no Flask context."""
     body = json.dumps({"error": error, "error_description": description})
-    return Response(body, status=status, mimetype="application/json")
+    return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
 def json_failure(exc: Exception, environ: dict) -> Response:
@@ -124,11 +127,16 @@ def _page(status: int, title: str, description: str) -> Response:
 
 
 def install(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
+    """Answer every refusal, HTTP error and unexpected exception of ``app`` as above."""
+
+    @app.errorhandler(Refusal)
+    def _refused(exc: Refusal):
         if wants_json():
-            return json_error(exc.error, exc.description, exc.status)
-        return _page(exc.status, translate(_TITLES.get(exc.error, exc.error)), exc.description)
+            return json_error(exc.error, exc.description, exc.status, exc.headers)
+        title = translate(_TITLES.get(exc.error, exc.error))
+        page = _page(exc.status, title, translate(exc.description))
+        page.headers.update(exc.headers)
+        return page
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

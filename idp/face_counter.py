@@ -16,10 +16,10 @@ import click
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from biometrics.errors import FaceError
 from biometrics.models import COUNTER
 from biometrics.service import FaceService
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
+from config.errors import Refusal
 from config.runtime import Runtime
 from idp.errors import ApiError
 from idp.models import User
@@ -41,23 +41,17 @@ def enrol_at_counter(
     ip: str | None = None,
 ) -> dict:
     """Enrol ``photo`` as a counter template of ``username``; refuse unless the officer is
-    a member of ``department``. Raises :class:`ApiError`."""
-    from signing.departments import DepartmentError, require_member  # idp composes signing
+    a member of ``department``. Raises :class:`~config.errors.Refusal`."""
+    from signing.departments import require_member  # idp composes signing
 
-    try:
-        require_member(runtime, department, officer_id)
-    except DepartmentError as exc:
-        raise ApiError(exc.code, exc.message, exc.status) from None
+    require_member(runtime, department, officer_id)
     with runtime.db.read() as session:
         user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or user.disabled:
         raise ApiError("unknown_user", "There is no active citizen with this username.", 404)
-    try:
-        result = faces.enroll(
-            user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
-        )
-    except FaceError as exc:
-        raise ApiError(exc.code, exc.message_en, 400) from exc  # pages show it localized
+    result = faces.enroll(
+        user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
+    )
     return {
         "username": user.username,
         "template_id": result.template_id,
@@ -120,6 +114,6 @@ def counter_command(
             username=username,
             photo=image.read_bytes(),
         )
-    except ApiError as exc:
+    except Refusal as exc:
         raise CliError(f"{exc.error}: {exc.description}", 2) from None
     emit(answer, as_json, text=f"enrolled {image} for {username} at the {department} counter")

@@ -189,7 +189,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                 try:
                     challenge = faces.start_challenge(sso.user_id, **context)
                 except FaceError as exc:
-                    if exc.code == "throttled":
+                    if exc.error == "throttled":
                         return throttled(sso, params)
                     error, status = face_message(exc), 400
             elif step == "verify":
@@ -205,7 +205,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
                         **context,
                     )
                 except FaceError as exc:
-                    if exc.code == "throttled":
+                    if exc.error == "throttled":
                         return throttled(sso, params)
                     error, status = face_message(exc), 400
                 else:
@@ -291,7 +291,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             else:
                 set_always_face(sso, step == "always")
         except FaceError as exc:
-            return refuse(exc.code, 400)
+            return refuse(exc.error, 400)
         return redirect(url_for("idp.account"))
 
     bp.add_app_template_global(faces.has_template, "has_face_template")

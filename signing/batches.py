@@ -18,6 +18,7 @@ import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 
+from config.errors import Refusal
 from config.runtime import Runtime
 from signing import departments, service
 from signing.departments import DepartmentError
@@ -51,12 +52,12 @@ class Batch:
         return sum(1 for r in self.results if r["state"] != "waiting")
 
 
-class BatchError(ValueError):
-    """A refused upload: ``filename`` names the file, ``refused`` the service's refusal."""
+class BatchError(Refusal):
+    """A refused upload: the refusal of the file ``filename`` ("" for the whole batch)."""
 
     def __init__(self, filename: str, refused: PdfRefused) -> None:
-        super().__init__(refused.message)
-        self.filename, self.refused = filename, refused
+        super().__init__(refused.error, refused.description, refused.status)
+        self.filename = filename
 
 
 def _key(batch_id: str, part: str = "meta") -> str:
@@ -171,8 +172,8 @@ def _run(runtime: Runtime, batch: Batch, placement: Placement | None, ip: str | 
             runtime.redis.set(_key(batch.id, f"out:{n}"), signed, ex=TTL)
             outcome = {"state": "signed", "document_id": document_id}
         except (PdfRefused, DepartmentError) as exc:
-            outcome["error"] = getattr(exc, "code", "refused")
-            outcome["message"] = exc.message
+            outcome["error"] = exc.error
+            outcome["message"] = exc.description
         except Exception:  # reported as a failure of this file; the others go on
             log.exception("batch %s: signing file %d failed", batch.id, n)
             outcome["error"] = "failed"

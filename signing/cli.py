@@ -61,7 +61,7 @@ def create(
             ensure_schema(runtime), code, name, name_en, actor="cli", organization_identifier=org_id
         )
     except DepartmentError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.description) from None
     emit(created, as_json)
 
 
@@ -78,7 +78,7 @@ def renew_seal(runtime: Runtime, code: str, as_json: bool) -> None:
     try:
         emit(depts.renew_seal(ensure_schema(runtime), code, actor="cli"), as_json)
     except DepartmentError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.description) from None
 
 
 @departments.command("remove-member")
@@ -94,7 +94,7 @@ def remove_member(runtime: Runtime, code: str, username: str, as_json: bool) -> 
     try:
         emit(depts.remove_member(ensure_schema(runtime), code, username, actor="cli"), as_json)
     except DepartmentError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.description) from None
 
 
 def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> click.Command:
@@ -126,7 +126,7 @@ def _add_member_command(find_user: Callable[[Runtime, str], int | None]) -> clic
                 depts.add_member(runtime, code, user_id, username, actor="cli", role=role), as_json
             )
         except DepartmentError as exc:
-            raise CliError(exc.message) from None
+            raise CliError(exc.description) from None
 
     return add_member
 
@@ -187,9 +187,9 @@ def sign(
             actor="cli",
         )
     except PdfRefused as exc:
-        raise CliError(f"{input_pdf}: {exc.message}") from None
+        raise CliError(f"{input_pdf}: {exc.description}") from None
     except DepartmentError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.description) from None
     Path(output).write_bytes(signed)
     emit(
         {
@@ -249,7 +249,7 @@ def verify(runtime: Runtime, input_pdf: str, etsi_report: str | None, as_json: b
         if etsi_report:
             Path(etsi_report).write_text(service.verify_xml(runtime, data))
     except PdfRefused as exc:
-        raise CliError(f"{input_pdf}: {exc.message}") from None
+        raise CliError(f"{input_pdf}: {exc.description}") from None
     except OSError as exc:
         raise CliError(f"{etsi_report}: {exc.strerror}") from None
     emit(report, as_json, "\n".join(report_lines(report)))
@@ -290,7 +290,7 @@ def renew(
         try:
             fresh = service.renew_file(ensure_schema(runtime), _read(input_pdf, runtime))
         except PdfRefused as exc:
-            raise CliError(f"{input_pdf}: {exc.message}") from None
+            raise CliError(f"{input_pdf}: {exc.description}") from None
         Path(output).write_bytes(fresh)
         emit({"output": output, "sha256": service.sha256(fresh)}, as_json)
         return

@@ -15,11 +15,15 @@ import base64
 import binascii
 import json
 import secrets
+from typing import Annotated, Literal
 
 from asn1crypto import algos
+from pydantic import Field
 
 from certs.custody import HASHES
 from config import audit, metrics
+from config.errors import Refusal
+from config.jsonbody import Body
 from config.runtime import Runtime
 from signing import departments
 from signing.authority import ca_authority
@@ -32,10 +36,52 @@ _SIGN_ALGOS = {
 MAX_BATCH = 100
 
 
-class CscError(ValueError):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+class CscError(Refusal):
+    """A refused CSC request, with the CSC specification's error codes."""
+
+
+# -- request bodies (CSC 1.0.4 section 11), validated by the views -----------------------
+
+_CREDENTIAL_ID = "Missing (or invalid type) string parameter credentialID"
+
+
+class CredentialRequest(Body):
+    """``credentials/info``: which credential, and how much of its chain."""
+
+    refusals = {"credentialID": _CREDENTIAL_ID}
+
+    credential_id: str = Field(alias="credentialID", min_length=1)
+    certificates: Literal["none", "single", "chain"] = "single"
+
+
+class AuthorizeRequest(Body):
+    """``credentials/authorize``: how many signatures, and (SCAL 2) for which hashes."""
+
+    refusals = {
+        "credentialID": _CREDENTIAL_ID,
+        "numSignatures": f"numSignatures must be an integer 1-{MAX_BATCH}",
+        "hash": "hash must list numSignatures base64 hashes",
+    }
+
+    credential_id: str = Field(alias="credentialID", min_length=1)
+    num_signatures: int = Field(alias="numSignatures", ge=1, le=MAX_BATCH)
+    hashes: list[str] | None = Field(None, alias="hash")
+
+
+class SignHashRequest(Body):
+    """``signatures/signHash``: the hashes to sign, how, and the activation data."""
+
+    refusals = {
+        "credentialID": _CREDENTIAL_ID,
+        "hash": "Missing (or invalid type) array parameter hash",
+        "SAD": "Missing (or invalid type) string parameter SAD",
+    }
+
+    credential_id: str = Field(alias="credentialID", min_length=1)
+    sign_algo: str = Field(alias="signAlgo")
+    hash_algo: str | None = Field(None, alias="hashAlgo")
+    hashes: Annotated[list[str], Field(alias="hash", min_length=1, max_length=MAX_BATCH)]
+    sad: str = Field(alias="SAD", min_length=1)
 
 
 def info(runtime: Runtime) -> dict:
@@ -57,9 +103,7 @@ def info(runtime: Runtime) -> dict:
     }
 
 
-def _member_credential(runtime: Runtime, user_id: int | None, credential_id) -> str:
-    if not isinstance(credential_id, str) or not credential_id:
-        raise CscError("invalid_request", "Missing (or invalid type) string parameter credentialID")
+def _member_credential(runtime: Runtime, user_id: int | None, credential_id: str) -> str:
     try:
         departments.require_member(runtime, credential_id, user_id)
     except departments.DepartmentError:
@@ -71,13 +115,11 @@ def credentials_list(runtime: Runtime, user_id: int | None) -> dict:
     return {"credentialIDs": departments.member_codes(runtime, user_id)}
 
 
-def credentials_info(runtime: Runtime, user_id: int | None, body: dict) -> dict:
-    code = _member_credential(runtime, user_id, body.get("credentialID"))
+def credentials_info(runtime: Runtime, user_id: int | None, body: CredentialRequest) -> dict:
+    code = _member_credential(runtime, user_id, body.credential_id)
     seal = departments.seal(runtime, code)
     cert = seal.cert
-    wanted = body.get("certificates", "single")
-    if wanted not in ("none", "single", "chain"):
-        raise CscError("invalid_request", "Invalid parameter certificates")
+    wanted = body.certificates
     chain = (
         [cert]
         if wanted == "single"
@@ -117,18 +159,11 @@ def _sad_key(sad: str) -> str:
     return f"signing:csc:sad:{sad}"
 
 
-def authorize(runtime: Runtime, user_id: int | None, body: dict) -> dict:
-    code = _member_credential(runtime, user_id, body.get("credentialID"))
-    count = body.get("numSignatures")
-    if not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
-        raise CscError("invalid_request", f"numSignatures must be an integer 1-{MAX_BATCH}")
-    pinned = body.get("hash")
-    if pinned is not None and (
-        not isinstance(pinned, list)
-        or len(pinned) != count
-        or not all(isinstance(h, str) for h in pinned)
-    ):
-        raise CscError("invalid_request", "hash must list numSignatures base64 hashes")
+def authorize(runtime: Runtime, user_id: int | None, body: AuthorizeRequest) -> dict:
+    code = _member_credential(runtime, user_id, body.credential_id)
+    count, pinned = body.num_signatures, body.hashes
+    if pinned is not None and len(pinned) != count:
+        raise CscError("invalid_request", AuthorizeRequest.refusals["hash"])
     sad = secrets.token_urlsafe(32)
     ttl = runtime.settings.csc_sad_ttl
     record = {"user": user_id, "credential": code, "remaining": count, "hashes": pinned}
@@ -136,9 +171,7 @@ def authorize(runtime: Runtime, user_id: int | None, body: dict) -> dict:
     return {"SAD": sad, "expiresIn": ttl}
 
 
-def _spend(runtime: Runtime, sad, user_id, code: str, hashes_b64: list[str]) -> None:
-    if not isinstance(sad, str) or not sad:
-        raise CscError("invalid_request", "Missing (or invalid type) string parameter SAD")
+def _spend(runtime: Runtime, sad: str, user_id, code: str, hashes_b64: list[str]) -> None:
     key = _sad_key(sad)
     raw = runtime.redis.getdel(key)  # one use at a time: a replay finds nothing
     record = json.loads(raw) if raw else None
@@ -154,40 +187,42 @@ def _spend(runtime: Runtime, sad, user_id, code: str, hashes_b64: list[str]) -> 
 
 
 def sign_hash(
-    runtime: Runtime, user_id: int | None, username: str | None, client_id: str | None, body: dict
+    runtime: Runtime,
+    user_id: int | None,
+    username: str | None,
+    client_id: str | None,
+    body: SignHashRequest,
 ) -> dict:
-    code = _member_credential(runtime, user_id, body.get("credentialID"))
+    code = _member_credential(runtime, user_id, body.credential_id)
     seal = departments.seal(runtime, code)
     kind = seal.cert.public_key.algorithm
     try:
-        sign_algo = algos.SignedDigestAlgorithmId(str(body.get("signAlgo"))).native
+        sign_algo = algos.SignedDigestAlgorithmId(body.sign_algo).native
     except ValueError:
         sign_algo = None
     if sign_algo not in _SIGN_ALGOS[kind]:
         raise CscError("invalid_request", "Invalid parameter signAlgo")
     hash_name = _SIGN_ALGOS[kind][sign_algo]
-    if body.get("hashAlgo") is not None:
+    if body.hash_algo is not None:
         try:
-            named = algos.DigestAlgorithmId(str(body["hashAlgo"])).native
+            named = algos.DigestAlgorithmId(body.hash_algo).native
         except ValueError:
             named = None
         if named not in HASHES:
             raise CscError("invalid_request", "Invalid parameter hashAlgo")
         if named != hash_name:
             raise CscError("invalid_request", "hashAlgo does not match signAlgo")
-    hashes_b64 = body.get("hash")
-    if not isinstance(hashes_b64, list) or not 1 <= len(hashes_b64) <= MAX_BATCH:
-        raise CscError("invalid_request", "Missing (or invalid type) array parameter hash")
+    hashes_b64 = body.hashes
     digests = []
     for item in hashes_b64:
         try:
             digest = base64.b64decode(item, validate=True)
-        except (binascii.Error, TypeError):
+        except binascii.Error:
             raise CscError("invalid_request", "Invalid Base64 hash string parameter") from None
         if len(digest) != HASHES[hash_name].digest_size:
             raise CscError("invalid_request", f"a {hash_name} hash has the wrong length")
         digests.append(digest)
-    _spend(runtime, body.get("SAD"), user_id, code, hashes_b64)
+    _spend(runtime, body.sad, user_id, code, hashes_b64)
     custody = ca_authority(runtime).ca.custody
     signatures = [custody.sign_digest(seal.key_label, d, hash_name) for d in digests]
     with runtime.db.write() as session:

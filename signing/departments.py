@@ -27,6 +27,7 @@ from certs.authority import AuthorityError, authority
 from certs.models import Certificate
 from config import audit
 from config.db import utcnow
+from config.errors import Refusal
 from config.runtime import Runtime
 from signing.engine import Seal
 from signing.models import Department, Member
@@ -42,12 +43,8 @@ ROLES = ("officer", "admin")
 log = logging.getLogger(__name__)
 
 
-class DepartmentError(ValueError):
-    """A refused department operation; ``code`` is a stable machine-readable reason."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+class DepartmentError(Refusal):
+    """A refused department operation; ``error`` is a stable machine-readable reason."""
 
 
 def _subject(runtime: Runtime, dept_name: str, organization_identifier: str):

@@ -20,6 +20,8 @@ from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from config.errors import Refusal
+
 #: What a reader fails with on a malformed file (pyHanko raises many types).
 PARSE_ERRORS = (
     PdfError,
@@ -32,13 +34,8 @@ PARSE_ERRORS = (
 )
 
 
-class PdfRefused(ValueError):
-    """A PDF that OneTrip will not process; ``code`` is a stable machine-readable reason."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class PdfRefused(Refusal):
+    """A PDF that OneTrip will not process; ``error`` is a stable machine-readable reason."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ def open_pdf(data: bytes, max_bytes: int, limits: PdfLimits | None = None) -> Pd
     limits = limits or PdfLimits()
     if len(data) > max_bytes:
         raise PdfRefused(
-            "too_large", f"the PDF is {len(data)} bytes; the limit is {max_bytes} bytes"
+            "too_large", f"the PDF is {len(data)} bytes; the limit is {max_bytes} bytes", 413
         )
     if not data:
         raise PdfRefused("not_pdf", "the file is empty")

@@ -5,25 +5,25 @@ answers with a report and stores nothing, with no session or cookie involved. A 
 cross-site post could only make a browser show its own user a report, so there is
 nothing for a CSRF token to protect; the form therefore works without a session, on any
 phone, without JavaScript.
+
+Refusals (:class:`config.errors.Refusal`: a bad PDF, a department the caller is not a
+member of, a CSC body that does not match its schema) propagate to the app's one error
+handler, which answers ``{"error", "error_description"}``.
 """
 
 from __future__ import annotations
 
-import json
+from typing import TypeVar
 
 from flask import Blueprint, Response, g, jsonify, render_template, request
 
+from config import jsonbody
 from config.runtime import Runtime
 from signing import csc, departments, routes, service
-from signing.departments import DepartmentError
 from signing.pdfs import PdfRefused
 from signing.routes import Caller
 
-
-def _error(error: str, description: str, status: int = 400):
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
-    return response
+B = TypeVar("B", bound=jsonbody.Body)
 
 
 def _upload() -> tuple[bytes, str]:
@@ -54,18 +54,6 @@ def _optional_int(name: str) -> int | None:
 
 def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     bp = Blueprint("signing", __name__, template_folder="templates")
-
-    @bp.errorhandler(PdfRefused)
-    def _refused(exc: PdfRefused):
-        return _error(exc.code, exc.message, 413 if exc.code == "too_large" else 400)
-
-    @bp.errorhandler(DepartmentError)
-    def _refused_department(exc: DepartmentError):
-        return _error(exc.code, exc.message, exc.status)
-
-    @bp.errorhandler(csc.CscError)
-    def _refused_csc(exc: csc.CscError):
-        return _error(exc.error, exc.description, exc.status)
 
     # -- sign and verify --------------------------------------------------------------------
 
@@ -121,7 +109,7 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
                     return _xml_report(data)
                 context["report"] = service.verify(runtime, data)
             except PdfRefused as exc:
-                context["error"], context["error_code"], status = exc.message, exc.code, 400
+                context["error"], context["error_code"], status = exc.description, exc.error, 400
         return render_template("signing/verify.html", **context), status
 
     # -- routes -----------------------------------------------------------------------------
@@ -169,20 +157,11 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     # -- Cloud Signature Consortium API v1 --------------------------------------------------
 
     def _body() -> dict:
-        """The JSON object of the request, bounded in size and depth (json's recursion
-        would otherwise turn a deeply nested body into a 500)."""
-        raw = request.get_data(cache=True)
-        if len(raw) > runtime.settings.max_json_bytes:
-            raise csc.CscError("invalid_request", "the body is too large", 413)
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise csc.CscError("invalid_request", "the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise csc.CscError("invalid_request", "the body must be a JSON object")
-        return body
+        """The request's JSON object, bounded in size and depth (:mod:`config.jsonbody`)."""
+        return jsonbody.read_object(request.get_data(cache=True), runtime.settings.max_json_bytes)
+
+    def _parsed(schema: type[B]) -> B:
+        return jsonbody.validate(schema, _body())
 
     @bp.post("/csc/v1/info")
     def csc_info():
@@ -197,18 +176,20 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     @bp.post("/csc/v1/credentials/info")
     @require_token("sign")
     def csc_credential_info():
-        return jsonify(csc.credentials_info(runtime, g.token.user_id, _body()))
+        return jsonify(
+            csc.credentials_info(runtime, g.token.user_id, _parsed(csc.CredentialRequest))
+        )
 
     @bp.post("/csc/v1/credentials/authorize")
     @require_token("sign")
     def csc_authorize():
-        return jsonify(csc.authorize(runtime, g.token.user_id, _body()))
+        return jsonify(csc.authorize(runtime, g.token.user_id, _parsed(csc.AuthorizeRequest)))
 
     @bp.post("/csc/v1/signatures/signHash")
     @require_token("sign")
     def csc_sign_hash():
         token = g.token
-        body = _body()
+        body = _parsed(csc.SignHashRequest)
         return jsonify(csc.sign_hash(runtime, token.user_id, token.username, token.client_id, body))
 
     return bp

@@ -48,7 +48,7 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
 
     @bp.errorhandler(PdfRefused)
     def _refused_pdf(exc: PdfRefused):
-        return refused(refusal(exc), 413 if exc.code == "too_large" else 400)
+        return refused(refusal(exc), exc.status)
 
     @bp.context_processor
     def _texts():

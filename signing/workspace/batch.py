@@ -61,12 +61,12 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
                 reason=request.form.get("reason", "").strip()[:200] or None,
             )
         except batches.BatchError as exc:
-            message = refusal(exc.refused)
+            message = refusal(exc)
             if exc.filename:
                 message = translate("{file}: {reason}", file=exc.filename, reason=message)
-            return _form(dept, message, 413 if exc.refused.code == "too_large" else 400)
+            return _form(dept, message, exc.status)
         except (PdfRefused, DepartmentError) as exc:
-            return _form(dept, refusal(exc), getattr(exc, "status", 400))
+            return _form(dept, refusal(exc), exc.status)
         if batch.stamp:
             return redirect(url_for("workspace.batch_place", code=code, batch_id=batch.id))
         batches.start(runtime, batch, None, request.remote_addr)

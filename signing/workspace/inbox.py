@@ -98,7 +98,7 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
         try:
             record = action()
         except (DepartmentError, PdfRefused) as exc:
-            status = getattr(exc, "status", 400)
+            status = exc.status
             if status == 404:
                 return refused(refusal(exc), 404)
             return _route_page(document_id, refusal(exc), status)

@@ -82,7 +82,7 @@ def add_views(bp: Blueprint, ws: Workspace) -> None:
                 deadline=deadline,
             )
         except (DepartmentError, PdfRefused) as exc:
-            return _form(refusal(exc), 413 if getattr(exc, "code", "") == "too_large" else 400)
+            return _form(refusal(exc), 413 if exc.error == "too_large" else 400)
         flash(translate("The route is started: {subject}.", subject=record["subject"]))
         return redirect(url_for("workspace.route", document_id=record["id"]))
 

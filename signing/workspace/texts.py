@@ -199,12 +199,12 @@ def translate(text: str, **values) -> str:
 
 
 def refusal(refused) -> str:
-    """A service's refusal (an exception with ``code`` and ``message``, or a batch result
-    with ``error`` and ``message``) in the officer's language."""
+    """A service's refusal (a :class:`config.errors.Refusal`, or a batch result with
+    ``error`` and ``message``) in the officer's language."""
     if isinstance(refused, dict):
         code, message = refused.get("error", ""), refused.get("message", "")
     else:
-        code, message = getattr(refused, "code", ""), getattr(refused, "message", str(refused))
+        code, message = refused.error, refused.description
     for pattern, text in _COMPILED:
         if found := pattern.fullmatch(message):
             return translate(text, **found.groupdict())

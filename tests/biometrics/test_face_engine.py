@@ -55,7 +55,7 @@ def test_a_single_face_is_found_wherever_hog_with_upsampling_finds_exactly_one()
 def _refusal(data: bytes, max_pixels: int = MAX_PIXELS) -> str:
     with pytest.raises(FaceError) as info:
         engine.analyse(data, max_pixels)
-    return info.value.code
+    return info.value.error
 
 
 def test_a_photo_of_dogs_is_refused_as_having_no_face():

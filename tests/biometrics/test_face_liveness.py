@@ -34,7 +34,7 @@ def enrolled(inline_faces, video):
 def _code(call) -> str:
     with pytest.raises(FaceError) as info:
         call()
-    return info.value.code
+    return info.value.error
 
 
 def _landmarks(pixels: np.ndarray) -> np.ndarray:

@@ -79,7 +79,7 @@ def test_a_template_sealed_for_one_citizen_does_not_open_for_another(faces, runt
 def test_a_refused_photo_changes_nothing(inline_faces, runtime, name, code):
     with pytest.raises(FaceError) as info:
         inline_faces.enroll(ALICE, photo(name))
-    assert info.value.code == code
+    assert info.value.error == code
     assert not inline_faces.has_template(ALICE)
     assert _events(runtime) == []
 
@@ -87,7 +87,7 @@ def test_a_refused_photo_changes_nothing(inline_faces, runtime, name, code):
 def test_verifying_without_a_template_says_so(inline_faces):
     with pytest.raises(FaceError) as info:
         inline_faces.verify(ALICE, photo("obama_1.jpg"))
-    assert info.value.code == "no_template"
+    assert info.value.error == "no_template"
 
 
 def test_five_failures_lock_face_checks_even_for_the_right_face(inline_faces, runtime):
@@ -97,7 +97,7 @@ def test_five_failures_lock_face_checks_even_for_the_right_face(inline_faces, ru
         assert not inline_faces.verify(ALICE, impostor).match
     with pytest.raises(FaceError) as info:
         inline_faces.verify(ALICE, photo("obama_2.jpg"))
-    assert info.value.code == "throttled"
+    assert info.value.error == "throttled"
     assert _events(runtime)[-1] == "face.throttled"
     ttl = runtime.redis.ttl(f"throttle:face:acct:{ALICE}")
     assert 0 < ttl <= runtime.settings.login_throttle_window

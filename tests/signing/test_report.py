@@ -200,8 +200,8 @@ def test_signing_on_top_of_a_broken_certification_is_refused(runtime, psb, offic
     broken = _tampered_after_certification(runtime, psb, pdf)
     with pytest.raises(PdfRefused) as refused:
         service.sign(runtime, broken, psb, level="B-B")
-    assert refused.value.code == "broken_signature"
-    assert "does not allow" in refused.value.message
+    assert refused.value.error == "broken_signature"
+    assert "does not allow" in refused.value.description
 
 
 def test_signing_on_top_of_a_signature_whose_bytes_changed_is_refused(runtime, psb, pdf):
@@ -209,7 +209,7 @@ def test_signing_on_top_of_a_signature_whose_bytes_changed_is_refused(runtime, p
     tampered = signed.replace(b"page 1 of 1", b"page 7 of 1", 1)
     with pytest.raises(PdfRefused) as refused:
         service.sign(runtime, tampered, psb, level="B-B")
-    assert refused.value.code == "broken_signature"
+    assert refused.value.error == "broken_signature"
 
 
 def test_an_owner_password_only_file_is_signed_and_stays_encrypted(runtime, psb, pdf, tmp_path):
@@ -232,4 +232,4 @@ def test_an_owner_password_only_file_is_signed_and_stays_encrypted(runtime, psb,
     assert subprocess.run(["qpdf", "--check", str(tmp_path / "signed.pdf")]).returncode == 0
     with pytest.raises(PdfRefused) as refused:
         service.sign(runtime, encrypted_pdf(pdf), psb)  # a user password: we cannot open it
-    assert refused.value.code == "encrypted_pdf"
+    assert refused.value.error == "encrypted_pdf"

@@ -84,7 +84,7 @@ def test_a_non_member_cannot_approve_and_nothing_changes(runtime, two_department
 
     with pytest.raises(DepartmentError) as refused:
         routes.approve(runtime, doc, customs_officer)
-    assert refused.value.code == "not_a_member"
+    assert refused.value.error == "not_a_member"
     status = routes.status(runtime, doc, customs_officer)
     assert status["current_step"] == 0
     assert [s["state"] for s in status["steps"]] == ["pending", "pending"]
@@ -133,7 +133,7 @@ def test_a_route_is_hidden_from_everyone_but_its_creator_members_and_citizen(
         ):
             with pytest.raises(DepartmentError) as hidden:
                 attempt()
-            assert (hidden.value.status, hidden.value.code) == (404, "not_found")
+            assert (hidden.value.status, hidden.value.error) == (404, "not_found")
     with runtime.db.read() as session:
         reads = session.execute(
             select(AuditEvent.actor, AuditEvent.details)

@@ -91,4 +91,4 @@ def test_a_page_with_no_box_anywhere_is_refused_not_a_500(runtime, psb):
 
     with pytest.raises(PdfRefused) as refused:
         service.sign(runtime, out.getvalue(), psb, level="B-B", stamp=True)
-    assert refused.value.code == "cannot_stamp"
+    assert refused.value.error == "cannot_stamp"
