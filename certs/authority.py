@@ -36,6 +36,7 @@ from certs.models import AuthorityRole, Certificate, Crl
 from certs.statuses import Status, Statuses
 from config import audit
 from config.db import utcnow
+from config.errors import Refusal
 from config.memo import per_owner
 from config.runtime import Runtime
 
@@ -61,7 +62,7 @@ REASONS: dict[str, x509.ReasonFlags] = {
 }
 
 
-class AuthorityError(ValueError):
+class AuthorityError(Refusal):
     """A request the CA refuses: bad CSR, unknown serial, already revoked, bad reason."""
 
 
@@ -101,7 +102,9 @@ def serial_hex(value: int | str) -> str:
     try:
         return format(int(cleaned, 16), "x")
     except ValueError:
-        raise AuthorityError(f"not a hexadecimal serial number: {value!r}") from None
+        raise AuthorityError(
+            "invalid_request", f"not a hexadecimal serial number: {value!r}"
+        ) from None
 
 
 def load_csr(data: bytes) -> x509.CertificateSigningRequest:
@@ -113,9 +116,11 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
             csr = x509.load_der_x509_csr(data)
         valid = csr.is_signature_valid
     except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
-        raise AuthorityError("not a PKCS#10 certificate request") from None
+        raise AuthorityError("invalid_request", "not a PKCS#10 certificate request") from None
     if not valid:
-        raise AuthorityError("the certificate request's signature does not verify")
+        raise AuthorityError(
+            "invalid_request", "the certificate request's signature does not verify"
+        )
     return csr
 
 
@@ -125,21 +130,23 @@ def parse_subject(subject: x509.Name | str) -> x509.Name:
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError as exc:
-        raise AuthorityError(f"not a distinguished name: {subject!r} ({exc})") from None
+        raise AuthorityError(
+            "invalid_request", f"not a distinguished name: {subject!r} ({exc})"
+        ) from None
     if not list(name):
-        raise AuthorityError("the subject is empty")
+        raise AuthorityError("invalid_request", "the subject is empty")
     return name
 
 
 def _check_public_key(public: PublicKey) -> None:
     if isinstance(public, ec.EllipticCurvePublicKey):
         if public.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
-            raise AuthorityError(f"EC curve {public.curve.name} is not accepted")
+            raise AuthorityError("invalid_request", f"EC curve {public.curve.name} is not accepted")
     elif isinstance(public, rsa.RSAPublicKey):
         if public.key_size < 2048:
-            raise AuthorityError("RSA keys need at least 2048 bits")
+            raise AuthorityError("invalid_request", "RSA keys need at least 2048 bits")
     else:
-        raise AuthorityError("only EC (P-256/384/521) and RSA keys are accepted")
+        raise AuthorityError("invalid_request", "only EC (P-256/384/521) and RSA keys are accepted")
 
 
 class Authority:
@@ -329,10 +336,12 @@ class Authority:
         so every time-stamp and OCSP answer it signed keeps validating; its key is kept.
         """
         if role not in _ROLE_PROFILES:
-            raise AuthorityError("only the tsa and ocsp roles can be rotated")
+            raise AuthorityError("invalid_request", "only the tsa and ocsp roles can be rotated")
         profile = _ROLE_PROFILES[role]
         if days is not None and not 1 <= days <= profile.max_days:
-            raise AuthorityError(f"a {role} certificate lives 1 to {profile.max_days} days")
+            raise AuthorityError(
+                "invalid_request", f"a {role} certificate lives 1 to {profile.max_days} days"
+            )
         ca = self.ca
         with self.db.write() as session:
             old = session.get(AuthorityRole, role).serial
@@ -481,20 +490,26 @@ class Authority:
         if csr is not None:
             request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
             if not request.is_signature_valid:
-                raise AuthorityError("the certificate request's signature does not verify")
+                raise AuthorityError(
+                    "invalid_request", "the certificate request's signature does not verify"
+                )
             _refuse_names(names.check_request, request, name, alt_names)
             public_key = request.public_key()  # type: ignore[assignment]
         elif chosen.requires_csr:
-            raise profiles.ProfileError(f"profile {profile} is issued only from a CSR")
+            raise profiles.ProfileError(
+                "invalid_request", f"profile {profile} is issued only from a CSR"
+            )
         if public_key is None:
-            raise AuthorityError("a CSR or a public key is needed")
+            raise AuthorityError("invalid_request", "a CSR or a public key is needed")
         _check_public_key(public_key)
         chosen.check_subject(name)
         hierarchy = [r.certificate.subject for r in self.hierarchy_roles()]
         _refuse_names(names.check_identity, name, alt_names, hierarchy)
         days = chosen.days if days is None else days
         if not 1 <= days <= chosen.max_days:
-            raise AuthorityError(f"profile {profile} allows 1 to {chosen.max_days} days")
+            raise AuthorityError(
+                "invalid_request", f"profile {profile} allows 1 to {chosen.max_days} days"
+            )
         extra = []
         if alt_names:
             extra.append(
@@ -595,25 +610,33 @@ class Authority:
         stamp within 50 ms, or, if that write fails, within ``revocation_status_max_age``.
         """
         if reason not in REASONS:
-            raise AuthorityError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
+            raise AuthorityError(
+                "invalid_request", f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}"
+            )
         serial = serial_hex(serial)
         now = utcnow().replace(microsecond=0)
         if compromised_at is not None:
             compromised_at = compromised_at.replace(microsecond=0, tzinfo=None)
             if compromised_at > now:
-                raise AuthorityError("the compromise time cannot be in the future")
+                raise AuthorityError(
+                    "invalid_request", "the compromise time cannot be in the future"
+                )
         with self.db.write() as session:
             row = session.execute(
                 select(Certificate).where(Certificate.serial == serial).with_for_update()
             ).scalar_one_or_none()
             if row is None:
-                raise AuthorityError(f"no certificate with serial {serial}")
+                raise AuthorityError("invalid_request", f"no certificate with serial {serial}")
             if row.role == "root":
-                raise AuthorityError("the root CA cannot be revoked by its own CRL")
+                raise AuthorityError(
+                    "invalid_request", "the root CA cannot be revoked by its own CRL"
+                )
             if row.revoked_at is not None:
-                raise AuthorityError(f"certificate {serial} is already revoked")
+                raise AuthorityError("invalid_request", f"certificate {serial} is already revoked")
             if compromised_at is not None and compromised_at < row.not_before:
-                raise AuthorityError("the compromise time is before the certificate was issued")
+                raise AuthorityError(
+                    "invalid_request", "the compromise time is before the certificate was issued"
+                )
             row.revoked_at = now
             row.revocation_reason = reason
             row.invalidity_date = compromised_at
@@ -764,7 +787,7 @@ def _refuse_names(check, *args) -> None:
     try:
         check(*args)
     except names.NameRefused as refused:
-        raise AuthorityError(str(refused)) from None
+        raise AuthorityError("invalid_request", str(refused)) from None
 
 
 @per_owner

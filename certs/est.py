@@ -38,6 +38,7 @@ from certs import names
 from certs.authority import Authority, AuthorityError, Issued, load_csr
 from certs.models import Certificate, Device
 from config import audit
+from config.errors import Refusal
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DNS_NAME = re.compile(
@@ -45,12 +46,8 @@ DNS_NAME = re.compile(
 )
 
 
-class EstError(ValueError):
-    """A refused EST request; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+class EstError(Refusal):
+    """A refused EST request; RFC 7030 answers it in plain text with ``status``."""
 
 
 @dataclass(frozen=True)
@@ -113,16 +110,20 @@ class Enrollment:
     ) -> tuple[dict, str]:
         """Register device ``name``; returns its record and its secret (shown once)."""
         if not DEVICE_NAME.match(name):
-            raise EstError("a device name is 1-64 letters, digits, '.', '_' or '-'")
+            raise EstError(
+                "invalid_request", "a device name is 1-64 letters, digits, '.', '_' or '-'"
+            )
         for dns in dns_names:
             if not DNS_NAME.match(dns):
-                raise EstError(f"{dns!r} is not a DNS name (wildcards are not issued)")
+                raise EstError(
+                    "invalid_request", f"{dns!r} is not a DNS name (wildcards are not issued)"
+                )
         hierarchy = [r.certificate.subject for r in self.ca.hierarchy_roles()]
         identity = _device_identity(Device(name=name, dns_names=",".join(dns_names)))
         try:
             names.check_identity(identity.subject, identity.alt_names, hierarchy)
-        except ValueError as refused:
-            raise EstError(str(refused)) from None
+        except names.NameRefused as refused:
+            raise EstError("invalid_request", refused.description) from None
         secret = secrets.token_urlsafe(32)
         try:
             with self.db.write() as session:
@@ -140,7 +141,9 @@ class Enrollment:
                 )
                 record = _as_dict(device)
         except IntegrityError:
-            raise EstError(f"device {name} (or its client) is already registered", 409) from None
+            raise EstError(
+                "conflict", f"device {name} (or its client) is already registered", 409
+            ) from None
         return record, secret
 
     def devices(self) -> list[dict]:
@@ -158,24 +161,30 @@ class Enrollment:
         try:
             cert = x509.load_pem_x509_certificate(urllib.parse.unquote(escaped_pem).encode())
         except ValueError:
-            raise EstError("the forwarded client certificate cannot be read", 401) from None
+            raise EstError(
+                "unauthorized", "the forwarded client certificate cannot be read", 401
+            ) from None
         serial = format(cert.serial_number, "x")
         issuer = self.ca.ca.certificate
         try:
             cert.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, x509.InvalidSignature):
-            raise EstError("the client certificate was not issued by OneTrip", 401) from None
+            raise EstError(
+                "unauthorized", "the client certificate was not issued by OneTrip", 401
+            ) from None
         now = datetime.now(UTC)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise EstError("the client certificate has expired", 401)
+            raise EstError("unauthorized", "the client certificate has expired", 401)
         if self.ca.status_now(serial).state != "good":
-            raise EstError("the client certificate is revoked", 401)
+            raise EstError("unauthorized", "the client certificate is revoked", 401)
         with self.db.read() as session:
             device = session.execute(
                 select(Device).where(Device.cert_serial == serial)
             ).scalar_one_or_none()
         if device is None or device.disabled:
-            raise EstError("the client certificate is not a device's current certificate", 401)
+            raise EstError(
+                "unauthorized", "the client certificate is not a device's current certificate", 401
+            )
         return _device_identity(device, cert)
 
     def by_secret(self, name: str, secret: str) -> Identity | None:
@@ -212,7 +221,7 @@ class Enrollment:
         try:
             csr = load_csr(csr_der)
         except AuthorityError as refused:
-            raise EstError(str(refused)) from None
+            raise EstError("invalid_request", refused.description) from None
         if renew:
             self._check_possession(identity, csr)
         try:
@@ -240,13 +249,15 @@ class Enrollment:
                     previous=identity.current_serial if renew else None,
                 )
         except AuthorityError as refused:
-            raise EstError(str(refused)) from None
+            raise EstError("invalid_request", refused.description) from None
         return issued
 
     def _check_possession(self, identity: Identity, csr: x509.CertificateSigningRequest) -> None:
         """simplereenroll: the caller holds the current certificate (RFC 7030 4.2.2)."""
         if identity.current_serial is None:
-            raise EstError("there is no current certificate to renew; use simpleenroll")
+            raise EstError(
+                "invalid_request", "there is no current certificate to renew; use simpleenroll"
+            )
         with self.db.read() as session:
             der = session.get(Certificate, identity.current_serial).der
         current = x509.load_der_x509_certificate(der)
@@ -256,6 +267,7 @@ class Enrollment:
         if csr.public_key().public_bytes(*spki) == current.public_key().public_bytes(*spki):
             return
         raise EstError(
+            "forbidden",
             "re-enrollment needs the current certificate: present it as the TLS client "
             "certificate, or sign the request with its key",
             403,

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from config.errors import Refusal
+
 _NAME_OIDS = (
     NameOID.COMMON_NAME,
     NameOID.ORGANIZATION_NAME,
@@ -24,7 +26,7 @@ _NAME_OIDS = (
 _CA_WORDS = ("certificate authority", "certification authority", "root ca", "issuing ca")
 
 
-class NameRefused(ValueError):
+class NameRefused(Refusal):
     """A subject or subjectAltName the requester may not have."""
 
 
@@ -50,15 +52,19 @@ def check_identity(
     for value in _values(subject):
         folded = value.casefold().strip()
         if folded in own or folded.endswith(" ca") or any(w in folded for w in _CA_WORDS):
-            raise NameRefused(f"{value!r} is the name of a certificate authority")
+            raise NameRefused(
+                "invalid_request", f"{value!r} is the name of a certificate authority"
+            )
         if "*" in value:
-            raise NameRefused(f"{value!r}: wildcard names are not issued")
+            raise NameRefused("invalid_request", f"{value!r}: wildcard names are not issued")
     for general in alt_names:
         value = str(general.value)
         if isinstance(general, x509.DNSName) and ("*" in value or not value.strip(".")):
-            raise NameRefused(f"DNS name {value!r}: wildcard names are not issued")
+            raise NameRefused(
+                "invalid_request", f"DNS name {value!r}: wildcard names are not issued"
+            )
         if isinstance(general, x509.RFC822Name) and value.count("@") != 1:
-            raise NameRefused(f"{value!r} is not an e-mail address")
+            raise NameRefused("invalid_request", f"{value!r} is not an e-mail address")
 
 
 def requested_alt_names(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
@@ -83,14 +89,16 @@ def check_request(
     for attribute in csr.subject:
         if (attribute.oid, str(attribute.value)) not in granted:
             raise NameRefused(
+                "invalid_request",
                 f"the request asks for {attribute.rfc4514_string()}, which is not the "
-                f"authenticated identity ({subject.rfc4514_string()})"
+                f"authenticated identity ({subject.rfc4514_string()})",
             )
     allowed = {(type(g), str(g.value).casefold()) for g in alt_names}
     for general in requested_alt_names(csr):
         if (type(general), str(general.value).casefold()) not in allowed:
             kind = "e-mail address" if isinstance(general, x509.RFC822Name) else "name"
             raise NameRefused(
+                "invalid_request",
                 f"the request asks for the {kind} {general.value!r}, which does not belong to "
-                "the authenticated identity"
+                "the authenticated identity",
             )

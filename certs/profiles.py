@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from config.errors import Refusal
+
 _NO_USAGE = dict.fromkeys(
     (
         "digital_signature",
@@ -38,7 +40,7 @@ _ATTRIBUTE_NAMES = {
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(Refusal):
     """An unknown profile, or a subject or request the profile does not allow."""
 
 
@@ -98,9 +100,13 @@ class Profile:
         for oid in self.required_attributes:
             if not subject.get_attributes_for_oid(oid):
                 label = _ATTRIBUTE_NAMES.get(oid, oid.dotted_string)
-                raise ProfileError(f"profile {self.name} needs a subject with {label}")
+                raise ProfileError(
+                    "invalid_request", f"profile {self.name} needs a subject with {label}"
+                )
         if self.etsi_person and len(subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)) > 1:
-            raise ProfileError(f"profile {self.name} allows one organizationName (EN 319 412-3)")
+            raise ProfileError(
+                "invalid_request", f"profile {self.name} allows one organizationName (EN 319 412-3)"
+            )
 
 
 _CA_USAGES = frozenset({"key_cert_sign", "crl_sign"})
@@ -170,7 +176,9 @@ def public_profile(name: str) -> Profile:
     try:
         return PUBLIC[name]
     except KeyError:
-        raise ProfileError(f"unknown profile {name!r}; choose one of {', '.join(PUBLIC)}") from None
+        raise ProfileError(
+            "invalid_request", f"unknown profile {name!r}; choose one of {', '.join(PUBLIC)}"
+        ) from None
 
 
 def department_subject(

@@ -2,7 +2,8 @@
 
 Thin: each view parses the request, calls the service and answers in the protocol's own
 media type. Protocol errors are protocol answers (``malformedRequest``, a PKIStatus
-rejection, EST's plain-text 400), never a 500.
+rejection, EST's plain-text 4xx), never a 500; anything else refused (an unknown PKI
+object) raises :class:`config.errors.Refusal` for the app's one error handler.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from certs.authority import authority
 from certs.est import Enrollment, EstError
 from certs.ocsp import MALFORMED_REQUEST, responder
 from certs.tsa import rejection, time_stamp_authority
+from config.errors import Refusal
 from config.runtime import Runtime
 
 _MAX_PROTOCOL_BODY = 64 * 1024
@@ -75,7 +77,7 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         if ext == "crl" and role in ("root", "ca"):
             return Response(ca.crl_der(role), mimetype="application/pkix-crl")
         if role not in _CERT_ROLES or ext not in ("cer", "crt", "der", "pem"):
-            return jsonify(error="not_found", error_description="no such PKI object"), 404
+            raise Refusal("not_found", "no such PKI object", 404)
         cert = ca.ensure()[role].certificate
         if ext == "pem" or request.args.get("format") == "pem":
             return Response(
@@ -144,7 +146,7 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         if token is None:
             return None
         if "pki:enroll" not in token.scopes:
-            raise EstError("the access token lacks scope pki:enroll", 403)
+            raise EstError("forbidden", "the access token lacks scope pki:enroll", 403)
         return enrollment.by_token(token.client_id, token.username)
 
     def _enroll(renew: bool):
@@ -156,8 +158,8 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
             identity = _identity()
         except EstError as refused:
             if refused.status == 401:
-                return _est_unauthorized(str(refused))
-            return _est_error(str(refused), refused.status)
+                return _est_unauthorized(refused.description)
+            return _est_error(refused.description, refused.status)
         if identity is None:
             return _est_unauthorized("authenticate with a device secret, a token or a certificate")
         try:
@@ -167,7 +169,7 @@ def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
         try:
             issued = enrollment.enroll(identity, csr, renew=renew, ip=request.remote_addr)
         except EstError as refused:
-            return _est_error(str(refused), refused.status)
+            return _est_error(refused.description, refused.status)
         return _pkcs7_base64([issued.certificate])
 
     @bp.post("/.well-known/est/simpleenroll")

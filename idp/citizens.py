@@ -302,7 +302,7 @@ def erase(
     exists. Audit rows stay as they are (the log is append-only); see the README.
     """
     if actor == username:
-        raise UserError("an operator cannot erase their own account")
+        raise UserError("invalid_request", "an operator cannot erase their own account")
     with provider.db.read() as session:
         user = get_user(session, username)
         user_id = user.id

@@ -36,6 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from config.errors import Refusal
 from config.outbound import is_uri_text
 
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
@@ -79,12 +80,9 @@ _TAGGED = re.compile(r"^(?P<field>[a-z_]+)#(?P<tag>[A-Za-z]{1,8}(?:-[A-Za-z0-9]{
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
-class ClientError(ValueError):
-    """Invalid client metadata; ``error`` is the RFC 7591 error code."""
-
-    def __init__(self, description: str, error: str = "invalid_client_metadata") -> None:
-        super().__init__(description)
-        self.error = error
+class ClientError(Refusal):
+    """Invalid client metadata; ``error`` is the RFC 7591 error code
+    (``invalid_client_metadata``, ``invalid_redirect_uri``)."""
 
 
 # -- URIs -------------------------------------------------------------------------------
@@ -249,7 +247,7 @@ def _error(exc: ValidationError, name: str | None = None) -> ClientError:
     if name and loc:
         loc[0] = name
     code = "invalid_redirect_uri" if loc[:1] == ["redirect_uris"] else "invalid_client_metadata"
-    return ClientError(f"{'.'.join(loc)}: {message}" if loc else message, code)
+    return ClientError(code, f"{'.'.join(loc)}: {message}" if loc else message)
 
 
 def normalise_metadata(raw: object) -> dict:
@@ -258,10 +256,12 @@ def normalise_metadata(raw: object) -> dict:
     Raises :class:`ClientError` with the RFC 7591 error code and the first problem found.
     """
     if not isinstance(raw, dict):
-        raise ClientError("client metadata must be a JSON object")
+        raise ClientError("invalid_client_metadata", "client metadata must be a JSON object")
     for name in UNSUPPORTED:
         if raw.get(name) is not None:
-            raise ClientError(f"{name} is not supported by this provider")
+            raise ClientError(
+                "invalid_client_metadata", f"{name} is not supported by this provider"
+            )
     try:
         meta = ClientMetadata.model_validate(raw)
     except ValidationError as exc:
@@ -272,12 +272,13 @@ def normalise_metadata(raw: object) -> dict:
         out["backchannel_logout_session_required"] = meta.backchannel_logout_uri is not None
     if "authorization_code" in meta.grant_types and not meta.redirect_uris:
         raise ClientError(
-            "redirect_uris are required for the authorization_code grant", "invalid_redirect_uri"
+            "invalid_redirect_uri", "redirect_uris are required for the authorization_code grant"
         )
     hosts = {urlsplit(u).hostname for u in meta.redirect_uris}
     if meta.subject_type == "pairwise" and not meta.sector_identifier_uri and len(hosts) > 1:
         raise ClientError(
-            "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri"
+            "invalid_client_metadata",
+            "pairwise clients with redirect URIs on several hosts need a sector_identifier_uri",
         )
     out.update(_tagged(raw))
     return out
@@ -297,7 +298,7 @@ def _tagged(raw: dict) -> dict:
             raise _error(exc, key) from None
         tagged[key] = value
     if len(tagged) > MAX_TAGGED:
-        raise ClientError(f"at most {MAX_TAGGED} language-tagged values")
+        raise ClientError("invalid_client_metadata", f"at most {MAX_TAGGED} language-tagged values")
     return tagged
 
 

@@ -72,7 +72,9 @@ def _is_public(meta: dict) -> bool:
 
 def _check_pkce_policy(meta: dict, require_pkce: bool | None) -> None:
     if require_pkce is False and _is_public(meta):
-        raise ClientError("PKCE is always required of public clients (RFC 9700)")
+        raise ClientError(
+            "invalid_client_metadata", "PKCE is always required of public clients (RFC 9700)"
+        )
 
 
 _ISSUED_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -156,7 +158,9 @@ def update_client(
     _check_pkce_policy(meta, row.require_pkce)
     if allowed_scopes is not None:
         if not all(isinstance(s, str) and SCOPE_TOKEN.match(s) for s in allowed_scopes):
-            raise ClientError("scopes are words of letters, digits and ':._-'")
+            raise ClientError(
+                "invalid_client_metadata", "scopes are words of letters, digits and ':._-'"
+            )
         allowed = list(dict.fromkeys(allowed_scopes))
         if "openid" not in allowed and "authorization_code" in meta["grant_types"]:
             allowed = ["openid", *allowed]
@@ -168,7 +172,10 @@ def update_client(
         row.allowed_scopes = meta["scope"]
     method_was = row.metadata_.get("token_endpoint_auth_method")
     if (method_was in SECRET_METHODS) != (meta["token_endpoint_auth_method"] in SECRET_METHODS):
-        raise ClientError("token_endpoint_auth_method cannot change between secret and no secret")
+        raise ClientError(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method cannot change between secret and no secret",
+        )
     row.metadata_ = meta
     audit.record(
         session, "client.update", actor=actor, client_id=row.client_id, scope=meta["scope"]
@@ -180,7 +187,7 @@ def rotate_secret(session: Session, settings: Settings, row: Client, *, actor: s
     """A new secret for a confidential client, returned once; the old one stops working
     as soon as the change commits and :func:`clients_changed` is called."""
     if row.metadata_.get("token_endpoint_auth_method") in ("none", "private_key_jwt"):
-        raise ClientError("this client authenticates without a secret")
+        raise ClientError("invalid_client_metadata", "this client authenticates without a secret")
     secret = secrets.token_urlsafe(32)
     row.secret_hash = secret_digest(settings, secret)
     audit.record(session, "client.rotate_secret", actor=actor, client_id=row.client_id)
@@ -426,21 +433,27 @@ def check_urls(meta: dict, documents: Documents) -> None:
             try:
                 documents.fetcher.check(uri)
             except OutboundError as exc:
-                raise ClientError(f"{name}: {exc}") from None
+                raise ClientError("invalid_client_metadata", f"{name}: {exc}") from None
     if uri := meta.get("jwks_uri"):
         try:
             documents.fetch("jwks", uri)
         except OutboundError as exc:
-            raise ClientError(f"jwks_uri: no JWK Set there ({exc})") from None
+            raise ClientError(
+                "invalid_client_metadata", f"jwks_uri: no JWK Set there ({exc})"
+            ) from None
     if uri := meta.get("sector_identifier_uri"):
         try:
             listed = documents.fetch("sector", uri)
         except OutboundError as exc:
-            raise ClientError(f"sector_identifier_uri: no sector document there ({exc})") from None
+            raise ClientError(
+                "invalid_client_metadata",
+                f"sector_identifier_uri: no sector document there ({exc})",
+            ) from None
         missing = [u for u in meta.get("redirect_uris", []) if u not in listed]
         if missing:
             raise ClientError(
-                "sector_identifier_uri: the document there does not list every redirect URI"
+                "invalid_client_metadata",
+                "sector_identifier_uri: the document there does not list every redirect URI",
             )
 
 

@@ -162,7 +162,11 @@ def _target(args: dict) -> str:
 def totp_message(exc: TotpError) -> str:
     """The page's words for a refused code (with the wait when throttled)."""
     minutes = max(1, (exc.retry_after + 59) // 60)
-    return translate(exc.message, minutes=minutes) if exc.retry_after else translate(exc.message)
+    return (
+        translate(exc.description, minutes=minutes)
+        if exc.retry_after
+        else translate(exc.description)
+    )
 
 
 # -- the pages --------------------------------------------------------------------------
@@ -191,7 +195,7 @@ def totp():
             )
         except TotpError as exc:
             error = totp_message(exc)
-            status = 429 if exc.code == "throttled" else 400
+            status = exc.status
         else:
             provider.runtime.audit.record(
                 "login.success",
@@ -230,7 +234,9 @@ def new_password():
                 with provider.db.write() as db:
                     user = db.get(User, pending["user_id"])
                     if provider.passwords.verify(user.password_hash, password):
-                        raise UserError("choose a password other than the temporary one")
+                        raise UserError(
+                            "invalid_request", "choose a password other than the temporary one"
+                        )
                     set_password(
                         db,
                         provider.passwords,

@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 
 from config import audit
+from config.errors import Refusal
 from config.outbound import Fetcher, OutboundError
 from idp.models import Grant, User
 from idp.provider import Provider
@@ -30,7 +31,7 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="backchannel")
 
 
-class LogoutError(ValueError):
+class LogoutError(Refusal):
     """A logout request the OP must refuse (bad hint, unregistered redirect)."""
 
 
@@ -50,12 +51,16 @@ def _decode_hint(provider: Provider, hint: str) -> dict:
         header = jws.extract_compact(hint.encode()).protected
         key = provider.keyring.public_key(header.get("kid", ""))
         if key is None or header.get("alg") not in ("RS256", "ES256"):
-            raise LogoutError("id_token_hint was not signed by a key of this provider")
+            raise LogoutError(
+                "invalid_request", "id_token_hint was not signed by a key of this provider"
+            )
         claims = jwt.decode(hint, key, algorithms=[header["alg"]]).claims
     except (JoseError, ValueError, TypeError):
-        raise LogoutError("id_token_hint is not a valid ID token of this provider") from None
+        raise LogoutError(
+            "invalid_request", "id_token_hint is not a valid ID token of this provider"
+        ) from None
     if claims.get("iss") != provider.settings.issuer:
-        raise LogoutError("id_token_hint was issued by another provider")
+        raise LogoutError("invalid_request", "id_token_hint was issued by another provider")
     return claims
 
 
@@ -66,15 +71,21 @@ def plan_logout(provider: Provider, params) -> LogoutPlan:
     hinted_client = aud[0] if isinstance(aud, list) and aud else aud
     client_id = params.get("client_id") or hinted_client
     if params.get("client_id") and hinted_client and params["client_id"] != hinted_client:
-        raise LogoutError("client_id does not match the id_token_hint's audience")
+        raise LogoutError(
+            "invalid_request", "client_id does not match the id_token_hint's audience"
+        )
     target = params.get("post_logout_redirect_uri")
     redirect_to = None
     if target:
         client = provider.clients.get(client_id) if client_id else None
         if client is None:
-            raise LogoutError("post_logout_redirect_uri needs id_token_hint or client_id")
+            raise LogoutError(
+                "invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id"
+            )
         if target not in client.metadata.get("post_logout_redirect_uris", []):
-            raise LogoutError("post_logout_redirect_uri is not registered for this client")
+            raise LogoutError(
+                "invalid_request", "post_logout_redirect_uri is not registered for this client"
+            )
         redirect_to = target
         if params.get("state"):
             redirect_to += ("&" if "?" in target else "?") + urlencode({"state": params["state"]})

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from config import audit
+from config.errors import Refusal
 from idp.models import OperatorRole, User
 
 ROLES = ("administrator", "helpdesk", "auditor")
@@ -48,8 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
-class RoleError(ValueError):
-    """A refused role change; the message is fit to show the operator."""
+class RoleError(Refusal):
+    """A refused role change; the description is fit to show the operator."""
 
 
 def allowed(roles: set[str] | frozenset[str], permission: str) -> bool:
@@ -73,7 +74,9 @@ def operators(session: Session) -> list[tuple[str, str]]:
 
 def _check_role(role: str) -> str:
     if role not in ROLES:
-        raise RoleError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        raise RoleError(
+            "invalid_request", f"unknown role {role!r}; choose one of {', '.join(ROLES)}"
+        )
     return role
 
 

@@ -127,7 +127,9 @@ def _refused(exc: ClientError) -> ApiError:
 def _check_grants(meta: dict, given: list[str]) -> None:
     extra = sorted(set(meta["grant_types"]) - REGISTRABLE_GRANTS - set(given))
     if extra:
-        raise ClientError(f"the {', '.join(extra)} grant is given by the operator only")
+        raise ClientError(
+            "invalid_client_metadata", f"the {', '.join(extra)} grant is given by the operator only"
+        )
 
 
 def install(bp: Blueprint, provider: Provider) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from config import audit
 from config.db import utcnow
+from config.errors import Refusal
 from config.runtime import Runtime
 from idp.clients import OAuthClient, sector_of
 from idp.keys import KeyRing
@@ -38,12 +39,9 @@ from idp.models import Grant, RefreshToken, RevokedAccessToken, User
 ACCESS_TOKEN_TYPE = "at+jwt"
 
 
-class TokenRejected(Exception):
-    """A refresh token that must be refused; ``error`` is the OAuth error code to answer."""
-
-    def __init__(self, description: str, error: str = "invalid_grant") -> None:
-        super().__init__(description)
-        self.error = error
+class TokenRejected(Refusal):
+    """A refresh token that must be refused; ``error`` is the OAuth error code to answer
+    (``invalid_grant``, ``invalid_scope``)."""
 
 
 def digest(raw: str) -> str:
@@ -324,24 +322,26 @@ class TokenService:
         with self.runtime.db.write() as session:
             row = self.find_refresh_token(session, raw)
             if row is None:
-                raise TokenRejected("unknown refresh token")
+                raise TokenRejected("invalid_grant", "unknown refresh token")
             grant = session.get(Grant, row.grant_id)
             if grant.client_id != client_id:
-                raise TokenRejected("refresh token was issued to another client")
+                raise TokenRejected("invalid_grant", "refresh token was issued to another client")
             if grant.revoked_at is not None or row.revoked_at is not None:
-                raise TokenRejected("refresh token has been revoked")
+                raise TokenRejected("invalid_grant", "refresh token has been revoked")
             if row.expires_at <= utcnow():
-                raise TokenRejected("refresh token has expired")
+                raise TokenRejected("invalid_grant", "refresh token has expired")
             user = session.get(User, grant.user_id)
             if user is None or user.disabled:
-                raise TokenRejected("the account behind this token is no longer active")
+                raise TokenRejected(
+                    "invalid_grant", "the account behind this token is no longer active"
+                )
             retried = row.used_at is not None and self._retry_within_grace(session, row)
             if row.used_at is None or retried:
                 granted = set(row.scope.split())
                 wanted = scope.split() if scope else row.scope.split()
                 if not set(wanted) <= granted:
                     raise TokenRejected(
-                        "requested scope exceeds the granted scope", "invalid_scope"
+                        "invalid_scope", "requested scope exceeds the granted scope"
                     )
                 row.used_at = row.used_at or utcnow()
                 new_raw = self.issue_refresh_token(session, grant, row.scope)
@@ -357,7 +357,9 @@ class TokenService:
                 )
                 return grant, user, new_raw, " ".join(wanted)
             self.revoke_grants(session, [grant.id], reason="refresh_token_reuse", actor=client_id)
-            reuse = TokenRejected("refresh token was already used; the grant is revoked")
+            reuse = TokenRejected(
+                "invalid_grant", "refresh token was already used; the grant is revoked"
+            )
         raise reuse
 
     def _retry_within_grace(self, session: Session, row: RefreshToken) -> bool:

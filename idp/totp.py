@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from config import audit
 from config.db import Database, utcnow
+from config.errors import Refusal
 from config.sealing import seal, unseal
 from config.settings import Settings
 from config.throttle import Throttle
@@ -53,8 +54,10 @@ INVITATION_TTL = 24 * 3600
 ISSUER_NAME = "OneTrip"
 
 
-class TotpError(ValueError):
-    """A refused code or enrolment; ``code`` names why (for the page's message)."""
+class TotpError(Refusal):
+    """A refused code or enrolment; ``error`` names why, the description is the page's
+    message (a template with ``{minutes}`` for ``throttled``), ``status`` 429 when
+    throttled."""
 
     MESSAGES = {
         "wrong_code": "That code is not right. Enter the code your app shows now.",
@@ -66,13 +69,9 @@ class TotpError(ValueError):
         "not_consecutive": "Enter two codes that your app shows one after the other.",
     }
 
-    def __init__(self, code: str, retry_after: int = 0) -> None:
-        super().__init__(code)
-        self.code, self.retry_after = code, retry_after
-
-    @property
-    def message(self) -> str:
-        return self.MESSAGES[self.code]
+    def __init__(self, error: str, retry_after: int = 0) -> None:
+        super().__init__(error, self.MESSAGES[error], 429 if error == "throttled" else 400)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from config import audit
+from config.errors import Refusal
 from config.settings import Settings
 from idp.clients import secret_digest
 from idp.models import ErasedAccount, TotpCredential, User
@@ -20,19 +21,19 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
 
-class UserError(ValueError):
-    """A refused account change; the message is fit to show the operator."""
+class UserError(Refusal):
+    """A refused account change; the description is fit to show the operator."""
 
 
 def validate_password(password: str, related: tuple[str, ...] = ()) -> None:
     """Length bounds, then zxcvbn's estimate (issue 13), which knows ``related``: the
     account's username, name and email."""
     if len(password) < MIN_PASSWORD:
-        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        raise UserError("invalid_request", f"password must have at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
-        raise UserError(f"password must have at most {MAX_PASSWORD} characters")
+        raise UserError("invalid_request", f"password must have at most {MAX_PASSWORD} characters")
     if reason := weakness(password, related):
-        raise UserError(f"password is too easy to guess: {WEAKNESS[reason]}")
+        raise UserError("invalid_request", f"password is too easy to guess: {WEAKNESS[reason]}")
 
 
 def create_user(
@@ -51,16 +52,20 @@ def create_user(
     refused (the console and the CLI pass them; see :func:`erased_name`)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise UserError("username must be 3-64 characters of a-z, 0-9, '.', '_' or '-'")
+        raise UserError(
+            "invalid_request", "username must be 3-64 characters of a-z, 0-9, '.', '_' or '-'"
+        )
     if not name.strip():
-        raise UserError("name must not be empty")
+        raise UserError("invalid_request", "name must not be empty")
     if not EMAIL.match(email):
-        raise UserError(f"not an email address: {email!r}")
+        raise UserError("invalid_request", f"not an email address: {email!r}")
     validate_password(password, (username, name, email))
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise UserError("invalid_request", f"user {username!r} already exists")
     if settings is not None and session.get(ErasedAccount, erased_name(settings, username)):
-        raise UserError(f"the username {username!r} belonged to an erased account")
+        raise UserError(
+            "invalid_request", f"the username {username!r} belonged to an erased account"
+        )
     user = User(
         username=username,
         public_sub=secrets.token_urlsafe(16),
@@ -97,7 +102,7 @@ SIGN_IN_COLUMNS = select(
 def get_user(session: Session, username: str) -> User:
     user = find_user(session, username)
     if user is None:
-        raise UserError(f"no user {username!r}")
+        raise UserError("invalid_request", f"no user {username!r}")
     return user
 
 

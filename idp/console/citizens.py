@@ -155,9 +155,9 @@ def counter_face(username: str):
             photo=photo.read(),  # bounded by the request size limit; pixels by the service
             ip=request.remote_addr,
         )
+    except FaceError as exc:
+        return _detail(username, face_message(exc), 400)
     except ApiError as exc:
-        if isinstance(exc.__cause__, FaceError):
-            return _detail(username, face_message(exc.__cause__), 400)
         return _detail(username, refusal(exc), exc.status if exc.status != 404 else 400)
     flash(translate("The face is enrolled at the counter; a match now proves the citizen."))
     return redirect(url_for("console_citizens.show", username=username))

@@ -129,7 +129,9 @@ def _compromise_time(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip()[:32])
     except ValueError:
-        raise AuthorityError("the compromise time is not a date and time") from None
+        raise AuthorityError(
+            "invalid_request", "the compromise time is not a date and time"
+        ) from None
     return moment.replace(tzinfo=None)
 
 
