@@ -11,13 +11,16 @@ The department and officer are kept in the audit event.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import click
 from flask import Blueprint, g, jsonify, request
+from pydantic import StringConstraints
 from sqlalchemy import select
 
 from biometrics.models import COUNTER
 from biometrics.service import FaceService
+from config import jsonbody
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.errors import Refusal
 from config.runtime import Runtime
@@ -27,6 +30,17 @@ from idp.provider import Provider
 from idp.resource import TokenGuard
 
 SCOPE = "face:enroll"
+
+_REQUIRED = "username, department and photo are required."
+
+
+class CounterEnrolment(jsonbody.Body):
+    """The form fields of ``POST /api/faces/enrol`` (the photo is its file part)."""
+
+    refusals = {"username": _REQUIRED, "department": _REQUIRED}
+
+    username: Annotated[str, StringConstraints(min_length=1)]
+    department: Annotated[str, StringConstraints(min_length=1)]
 
 
 def enrol_at_counter(
@@ -69,17 +83,17 @@ def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> Non
         token = g.token
         if token.user_id is None:
             raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
+        form = jsonbody.validate(CounterEnrolment, request.form.to_dict())
         photo = request.files.get("photo")
-        department, username = request.form.get("department"), request.form.get("username")
-        if not (photo and department and username):
-            raise ApiError("invalid_request", "username, department and photo are required.")
+        if not photo:
+            raise ApiError("invalid_request", _REQUIRED)
         answer = enrol_at_counter(
             provider.runtime,
             faces,
             officer_id=token.user_id,
             officer=token.username,
-            department=department[:32],
-            username=username[:64],
+            department=form.department[:32],
+            username=form.username[:64],
             photo=photo.read(),
             ip=request.remote_addr,
         )
