@@ -20,6 +20,7 @@ import secrets
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from config.errors import Refusal
 from config.outage import note_storage_full, unavailable_service
@@ -133,7 +134,7 @@ def install(app: Flask) -> None:
     def _refused(exc: Refusal):
         if wants_json():
             return json_error(exc.error, exc.description, exc.status, exc.headers)
-        title = translate(_TITLES.get(exc.error, exc.error))
+        title = translate(_TITLES.get(exc.error) or HTTP_STATUS_CODES.get(exc.status, exc.error))
         page = _page(exc.status, title, translate(exc.description))
         page.headers.update(exc.headers)
         return page
