@@ -87,29 +87,36 @@ class Catalogue:
             os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a server's own user
             os.replace(tmp, mo)
 
-    def update(self) -> None:
-        """Merge the texts the package's code and templates name into its ``.po`` files."""
-        from babel.messages.catalog import Catalog
+    def extracted(self) -> dict[str, list[str]]:
+        """The texts the package's code and templates name, each with the files naming it."""
         from babel.messages.extract import extract_from_dir
         from babel.messages.frontend import parse_mapping_cfg
-        from babel.messages.pofile import read_po, write_po
 
         with MAPPING.open() as mapping:
             methods, options = parse_mapping_cfg(mapping)
-        template = Catalog()
-        for filename, lineno, message, comments, context in extract_from_dir(
-            str(self.package), methods, options, KEYWORDS, ("TRANSLATORS:",)
+        texts: dict[str, list[str]] = {}
+        for filename, _lineno, message, _comments, _context in extract_from_dir(
+            str(self.package), methods, options, KEYWORDS
         ):
             if message:
-                template.add(
-                    message, None, [(filename, lineno)], auto_comments=comments, context=context
-                )
+                texts.setdefault(message, []).append(filename)
+        return texts
+
+    def update(self) -> None:
+        """Merge the texts the package's code and templates name into its ``.po`` files."""
+        from babel.messages.catalog import Catalog
+        from babel.messages.pofile import read_po, write_po
+
+        template = Catalog()
+        for text, files in self.extracted().items():
+            template.add(text, None, [(name, None) for name in files])
         for po in self.po_files():
             with po.open("rb") as source:
                 catalog = read_po(source, locale=po.parent.parent.name)
             for message in catalog:
                 if message.id and message.id not in template:
                     template.add(message.id, None, auto_comments=[KEPT])
+            template.creation_date = catalog.creation_date  # no churn when nothing changed
             catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
             catalog.obsolete.clear()
             catalog.fuzzy = False
