@@ -31,16 +31,11 @@ import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model
-from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+if typing.TYPE_CHECKING:  # at run time, the annotations are read by _pydantic()
+    from pydantic import AfterValidator, BeforeValidator
 
 #: Settings that are secrets: generated on first start when not configured.
 SECRET_FIELDS = ("secret_key", "key_encryption_key", "pairwise_salt", "audit_key")
@@ -54,11 +49,15 @@ class SettingsError(ValueError):
 
 def _within(low: float, high: float | None = None) -> typing.Any:
     """The bounds of a numeric setting, inclusive (``None``: unbounded above)."""
+    from pydantic import Field
+
     return Field(ge=low, le=high)
 
 
 def _refuse(message: str) -> typing.NoReturn:
     """Refuse a value with ``message`` as its whole line after the setting's name."""
+    from pydantic_core import PydanticCustomError
+
     raise PydanticCustomError("onetrip", message.replace("{", "{{").replace("}", "}}"))
 
 
@@ -237,56 +236,69 @@ class Settings:
         return base64.urlsafe_b64decode(getattr(self, name) + "==")
 
 
-class _Environment(PydanticBaseSettingsSource):
-    """The settings an environment names: ``ONETRIP_<FIELD>``, and the bare names platforms
-    set (``DATABASE_URL``, ``REDIS_URL``) where the prefixed one is absent."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: typing.Mapping[str, str]):
-        super().__init__(settings_cls)
-        self.environ = environ
-
-    def get_field_value(self, field: typing.Any, field_name: str) -> tuple[typing.Any, str, bool]:
-        for variable in (f"ONETRIP_{field_name.upper()}", _BARE_ENV.get(field_name)):
-            if variable and variable in self.environ:
-                return self.environ[variable], field_name, False
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, typing.Any]:
-        values = {}
-        for name, field in self.settings_cls.model_fields.items():
-            value, _, _ = self.get_field_value(field, name)
-            if value is not None:
-                values[name] = value
-        return values
-
-
-class _Declared(BaseSettings):
-    """What every setting shares: unknown names are refused; defaults need no check."""
-
-    model_config = SettingsConfigDict(extra="forbid", validate_default=False)
-
-
 @functools.cache
-def _model() -> type[BaseSettings]:
-    """The pydantic-settings model of :class:`Settings`: its fields, types, bounds and
-    checks, read from the dataclass's annotations (made once, on first load)."""
-    hints = typing.get_type_hints(Settings, include_extras=True)
+def _pydantic() -> SimpleNamespace:
+    """The pydantic-settings model of :class:`Settings` (its fields, types, bounds and
+    checks, read from the dataclass's annotations) and the sources it reads. Made on first
+    load, so a command's ``--help``, which imports this module, does not import pydantic."""
+    from pydantic import AfterValidator, BeforeValidator, ValidationError, create_model
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+
+    class Declared(BaseSettings):
+        """What every setting shares: unknown names are refused; defaults need no check."""
+
+        model_config = SettingsConfigDict(extra="forbid", validate_default=False)
+
+    class Environment(PydanticBaseSettingsSource):
+        """The settings an environment names: ``ONETRIP_<FIELD>``, and the bare names
+        platforms set (``DATABASE_URL``, ``REDIS_URL``) where the prefixed one is absent."""
+
+        def __init__(self, settings_cls: type[BaseSettings], environ: typing.Mapping[str, str]):
+            super().__init__(settings_cls)
+            self.environ = environ
+
+        def get_field_value(self, field: typing.Any, field_name: str) -> tuple:
+            for variable in (f"ONETRIP_{field_name.upper()}", _BARE_ENV.get(field_name)):
+                if variable and variable in self.environ:
+                    return self.environ[variable], field_name, False
+            return None, field_name, False
+
+        def __call__(self) -> dict[str, typing.Any]:
+            values = {}
+            for name, field in self.settings_cls.model_fields.items():
+                value, _, _ = self.get_field_value(field, name)
+                if value is not None:
+                    values[name] = value
+            return values
+
+    validators = {"AfterValidator": AfterValidator, "BeforeValidator": BeforeValidator}
+    hints = typing.get_type_hints(Settings, localns=validators, include_extras=True)
     fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(Settings)}
-    return create_model("SettingsModel", __base__=_Declared, **fields)
+    return SimpleNamespace(
+        model=create_model("SettingsModel", __base__=Declared, **fields),
+        hints=hints,
+        environment=Environment,
+        toml=TomlConfigSettingsSource,
+        invalid=ValidationError,
+    )
 
 
-def _lines(error: ValidationError, origin: str) -> list[str]:
-    """One line per bad value of ``error``: the setting's name, what it expects, the value."""
-    hints = typing.get_type_hints(Settings)
+def _lines(errors: list[dict], origin: str) -> list[str]:
+    """One line per bad value: the setting's name, what it expects, the value given."""
     lines = []
-    for problem in error.errors(include_url=False):
+    for problem in errors:
         name = ".".join(str(part) for part in problem["loc"])
         if problem["type"] == "extra_forbidden":
             lines.append(f"{name}: not a setting (in {origin})")
         elif problem["type"] == "onetrip":
             lines.append(f"{name}: {problem['msg']}")
         elif problem["type"] == "literal_error":
-            choices = ", ".join(typing.get_args(hints[name]))
+            choices = ", ".join(typing.get_args(_pydantic().hints[name]))
             lines.append(f"{name}: expected one of {choices}, got {problem['input']!r}")
         else:
             expected = problem["msg"][:1].lower() + problem["msg"][1:]
@@ -295,12 +307,13 @@ def _lines(error: ValidationError, origin: str) -> list[str]:
 
 
 def _validated(values: dict, origin: str = "the settings") -> Settings:
+    schema = _pydantic()
     try:
-        model = _model().model_validate(values)
-    except ValidationError as exc:
-        lines = _lines(exc, origin)
+        model = schema.model.model_validate(values)
+    except schema.invalid as exc:
+        lines = _lines(exc.errors(include_url=False), origin)
         raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in lines)) from None
-    return Settings(**{name: getattr(model, name) for name in type(model).model_fields})
+    return Settings(**{name: getattr(model, name) for name in schema.model.model_fields})
 
 
 def load_settings(
@@ -317,11 +330,11 @@ def load_settings(
     if path := env.get("ONETRIP_CONFIG"):
         origin = path
         try:
-            Path(path).read_bytes()
-            values.update(TomlConfigSettingsSource(_model(), toml_file=Path(path))())
+            Path(path).read_bytes()  # the source passes over a missing file in silence
+            values.update(_pydantic().toml(_pydantic().model, toml_file=Path(path))())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc}") from None
-    values.update(_Environment(_model(), env)())
+    values.update(_pydantic().environment(_pydantic().model, env)())
     values.update({name: value for name, value in overrides.items() if value is not None})
     settings = _validated(values, origin)
     data_dir = settings.data_dir.resolve()
