@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-postgres bench load lint format clean
+.PHONY: run test test-postgres bench load lint format i18n clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 # Five minutes of mixed traffic (logins, refreshes, userinfo, OCSP, verifications); SECONDS=60 for less.
 load: $(STAMP)
 	$(BIN)/python -m bench.load --seconds $(or $(SECONDS),300)
+
+# The texts of the code and templates into every package's translations/*/messages.po
+# (then translate the new empty msgstr entries); the .mo files compile at start.
+i18n: $(STAMP)
+	$(BIN)/python -m config.catalogues
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

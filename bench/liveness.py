@@ -112,7 +112,7 @@ def accepted(burst: list[bytes], actions, template: np.ndarray, seen: list) -> b
     try:
         observed = liveness.observe(burst, MAX_PIXELS, actions, THRESHOLD)
     except FaceError as exc:
-        REASONS[exc.code] += 1
+        REASONS[exc.error] += 1
         return False
     attempt = replay.Attempt(observed.hashes, np.array(observed.encodings))
     if replay.replayed(attempt, seen):

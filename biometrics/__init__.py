@@ -23,7 +23,7 @@ plain values, never Flask objects, and raises :class:`biometrics.errors.FaceErro
                              exclude=template_ids, **context)
         # -> Verdict; consumes the challenge whatever happens
 
-    except FaceError as exc:  exc.error, exc.message_en, exc.message_zh
+    except FaceError as exc:  exc.error, exc.message_en, exc.message (the page's language)
 
 Error codes: ``not_an_image``, ``truncated``, ``too_many_pixels``, ``no_face``,
 ``several_faces``, ``face_too_small`` (the photo: nothing changes, nothing is counted),

@@ -13,14 +13,17 @@ from collections.abc import Callable
 
 from flask import Blueprint
 
+from biometrics import texts
 from config.runtime import Runtime
 
 
 def create_blueprint(runtime: Runtime, require_token: Callable) -> Blueprint:
-    return Blueprint(
+    bp = Blueprint(
         "biometrics",
         __name__,
         url_prefix="/biometrics",
         static_folder="static",
         template_folder="templates",
     )
+    bp.add_app_template_global(texts.translate, "face_text")  # for the macros, on any page
+    return bp

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.runtime import Runtime
-from idp import bodies, errors, ops, security
+from idp import bodies, errors, i18n, ops, security
 from idp.keys import ensure_keys
 from idp.provider import Provider
 from idp.resource import TokenGuard
@@ -34,6 +34,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     security.install(app, settings)
     bodies.install(app, settings)
     errors.install(app)
+    i18n.install(app)
     provider = Provider(runtime)
     with runtime.db.write() as session:
         ensure_keys(session, settings)

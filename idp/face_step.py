@@ -33,7 +33,6 @@ from biometrics.errors import FaceError
 from biometrics.service import FaceService
 from config import audit
 from idp.clients import ACR_VALUES, FACE_ACR, FACE_SELF_ACR, PASSWORD_ACR, TOTP_ACR
-from idp.i18n import current_locale
 from idp.login_steps import safe_next
 from idp.models import User
 from idp.provider import Provider
@@ -50,7 +49,7 @@ _FACE_LEVELS = (FACE_SELF_ACR, FACE_ACR)
 
 
 def face_message(exc: FaceError) -> str:
-    return exc.message_zh if current_locale() == "zh-CN" else exc.message_en
+    return exc.message
 
 
 def asked_levels(client, params) -> list[str]:

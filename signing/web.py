@@ -19,7 +19,7 @@ from flask import Blueprint, Response, g, jsonify, render_template, request
 
 from config import jsonbody
 from config.runtime import Runtime
-from signing import csc, departments, routes, service
+from signing import csc, departments, routes, service, texts
 from signing.pdfs import PdfRefused
 from signing.routes import Caller
 
@@ -54,6 +54,7 @@ def _optional_int(name: str) -> int | None:
 
 def create_blueprint(runtime: Runtime, require_token) -> Blueprint:
     bp = Blueprint("signing", __name__, template_folder="templates")
+    bp.context_processor(lambda: {"_": texts.translate})  # the verify page: signing's words
 
     # -- sign and verify --------------------------------------------------------------------
 

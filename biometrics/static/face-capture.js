@@ -8,18 +8,24 @@
  * into the form's file input as JPEG files and submits the form, so the server sees the
  * same multipart post either way. Frames are drawn from the video track unmirrored (only
  * the preview is mirrored), which is what the server's left/right rule expects.
+ * Its words come from the page, already translated: data-label-* attributes of the form
+ * (the actions' names, or a page's own wording), else of this script's element (the
+ * macros' face_script() writes them from the catalogue).
  * Served from 'self' with no inline code, so it runs under script-src 'self'.
  */
 (function () {
   "use strict";
+
+  var script = document.currentScript;
 
   var PER_ACTION = 7;
   var INTERVAL_MS = 180;
   var LEAD_IN_MS = 700;
   var MAX_SIDE = 640;
 
-  function text(form, name, fallback) {
-    return form.getAttribute("data-label-" + name) || fallback;
+  function text(form, name) {
+    var attribute = "data-label-" + name;
+    return form.getAttribute(attribute) || (script && script.getAttribute(attribute)) || name;
   }
 
   function grabFrames(video, count, onFrame, done) {
@@ -69,7 +75,7 @@
     video.style.transform = "scaleX(-1)";
     var button = document.createElement("button");
     button.type = "button";
-    button.textContent = text(form, "camera", "Use the camera");
+    button.textContent = text(form, "camera");
     var status = document.createElement("p");
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
@@ -93,10 +99,10 @@
             video.srcObject = s;
             video.hidden = false;
             video.play();
-            button.textContent = text(form, "capture", "Start");
+            button.textContent = text(form, "capture");
           })
           .catch(function () {
-            status.textContent = text(form, "denied", "The camera is not available. Choose a photo instead.");
+            status.textContent = text(form, "denied");
             button.hidden = true;
           });
         return;
@@ -104,19 +110,19 @@
       button.disabled = true;
       var steps = (form.getAttribute("data-actions") || "").split(" ").filter(Boolean);
       var count = action === "challenge" ? PER_ACTION * steps.length + 1 : 1;
-      status.textContent = text(form, "ready", "Look at the camera.");
+      status.textContent = text(form, "ready");
       window.setTimeout(function () {
         grabFrames(video, count, function (index) {
           var step = steps[Math.floor(index / PER_ACTION)];
           if (step && index % PER_ACTION === 0) {
-            status.textContent = text(form, "act", "Now:") + " " + text(form, step, step);
+            status.textContent = text(form, "act") + " " + text(form, step);
           }
         }, function (files) {
           var transfer = new DataTransfer();
           files.forEach(function (file) { transfer.items.add(file); });
           input.files = transfer.files;
           stop();
-          status.textContent = text(form, "sending", "Checking…");
+          status.textContent = text(form, "sending");
           if (form.requestSubmit) {
             form.requestSubmit();
           } else {

@@ -220,10 +220,10 @@ def create_token():
     if days is None or uses is None:
         with p.db.read() as session:
             rows = initial_tokens(session)
-        error = translate(
-            "A token lives 1 to 365 days."
+        error = (
+            translate("A token lives 1 to 365 days.")
             if days is None
-            else "A token registers 1 to 1000 services."
+            else translate("A token registers 1 to 1000 services.")
         )
         return render_template(
             "console/initial_tokens.html", rows=rows, token=None, error=error, now=utcnow()
