@@ -36,8 +36,7 @@ from certs.models import AuthorityRole, Certificate, Crl
 from certs.statuses import Status, Statuses
 from config import audit
 from config.db import utcnow
-from config.memo import per_owner
-from config.runtime import Runtime
+from config.runtime import Runtime, Sharing
 
 ROLES = ("root", "ca", "ocsp", "tsa")
 _ROLE_PROFILES = {"ocsp": profiles.OCSP_RESPONDER, "tsa": profiles.TSA}
@@ -142,10 +141,12 @@ def _check_public_key(public: PublicKey) -> None:
         raise AuthorityError("only EC (P-256/384/521) and RSA keys are accepted")
 
 
-class Authority:
-    """The CA of one runtime. Get it with :func:`authority`; it caches its hierarchy."""
+class Authority(Sharing):
+    """The CA of one runtime. Get it with :func:`authority` (or from the composition root,
+    :mod:`idp.components`), which keeps one per runtime; it caches its hierarchy."""
 
     def __init__(self, runtime: Runtime) -> None:
+        super().__init__()  # its responder and TSA (certs.ocsp, certs.tsa) are shared by it
         self.runtime = runtime
         self.settings = runtime.settings
         self.db = runtime.db
@@ -767,7 +768,7 @@ def _refuse_names(check, *args) -> None:
         raise AuthorityError(str(refused)) from None
 
 
-@per_owner
 def authority(runtime: Runtime) -> Authority:
-    """The process-wide :class:`Authority` of ``runtime`` (keys and hierarchy cached)."""
-    return Authority(runtime)
+    """The :class:`Authority` of ``runtime``, one per runtime (:meth:`Runtime.shared`): it
+    caches the hierarchy and the revocation statuses every thread of the process uses."""
+    return runtime.shared(Authority)

@@ -35,7 +35,6 @@ from certs.statuses import Status
 from config import metrics
 from config.db import utcnow
 from config.hourly import HourlyCounter
-from config.memo import per_owner
 
 MALFORMED_REQUEST = der.sequence(der.enumerated(1))
 INTERNAL_ERROR = der.sequence(der.enumerated(2))
@@ -301,7 +300,7 @@ def _extension(data: bytes, element: tuple[int, int, int, int]) -> tuple[bytes, 
     return data[fields[0][2] : fields[0][3]], critical, value[3] - value[2]
 
 
-@per_owner
 def responder(authority: Authority) -> Responder:
-    """The process-wide responder of ``authority`` (precomputed fragments, cached key)."""
-    return Responder(authority)
+    """The responder of ``authority``, one per CA (:meth:`~config.runtime.Sharing.shared`): its
+    precomputed fragments, key and answer cache serve every thread of the process."""
+    return authority.shared(Responder)

@@ -33,7 +33,6 @@ from asn1crypto import x509 as asn1_x509
 from certs import der
 from certs.authority import Authority, Role
 from certs.builders import algorithm_identifier
-from config.memo import per_owner
 
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _NEXT_SERIAL = """
@@ -208,10 +207,10 @@ def _check(request_der: bytes, policy: str) -> tsp.TimeStampReq:
     return request
 
 
-@per_owner
 def time_stamp_authority(authority: Authority) -> TimeStampAuthority:
-    """The process-wide TSA of ``authority`` (cached key and precomputed attributes)."""
-    return TimeStampAuthority(authority)
+    """The TSA of ``authority``, one per CA (:meth:`~config.runtime.Sharing.shared`): its key and
+    precomputed attributes serve every thread of the process."""
+    return authority.shared(TimeStampAuthority)
 
 
 def in_process_timestamper(authority: Authority):

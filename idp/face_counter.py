@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from biometrics.errors import FaceError
 from biometrics.models import COUNTER
-from biometrics.service import FaceService
+from biometrics.service import FaceService, face_service
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.runtime import Runtime
 from idp.errors import ApiError
@@ -54,7 +54,13 @@ def enrol_at_counter(
         raise ApiError("unknown_user", "There is no active citizen with this username.", 404)
     try:
         result = faces.enroll(
-            user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
+            user.id,
+            photo,
+            subject=user.username,
+            provenance=COUNTER,
+            actor=officer,
+            ip=ip,
+            department=department,
         )
     except FaceError as exc:
         raise ApiError(exc.code, exc.message_en, 400) from exc  # pages show it localized
@@ -67,7 +73,7 @@ def enrol_at_counter(
 
 
 def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> None:
-    faces = FaceService(provider.runtime)
+    faces = face_service(provider.runtime)
 
     @bp.post("/api/faces/enrol")
     @require_token(SCOPE)
