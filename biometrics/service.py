@@ -1,26 +1,18 @@
 """The face service: enrol, verify, liveness challenges, delete. Plain Python, no Flask.
 
-Default threshold (``settings.face_match_threshold`` = 0.58), from ``bench/faces.py`` over
-every pair of the 71 single-person photos in ``/work/shared/faces`` (298 same-person pairs,
-2187 different-person pairs), this package's pipeline beside bare face_recognition:
+A face matches when its distance to a template is at most
+``settings.face_match_threshold``. The default (0.58) sits in the middle of the gap
+between the worst same-person pair and the closest different-person pair that
+``bench/faces.py`` finds over every pair of the photos in ``/work/shared/faces`` (it prints
+the false non-match and false match rates around it; README, Speed), below dlib's
+customary 0.6, which leaves almost nothing to the nearest impostor pair of even that small
+set: this check unlocks tax records and personal signatures, so a false match costs more
+than a retry. The set is small; operators with their own population should rerun the
+benchmark's method on it.
 
-=========  =========  ========  =========  ========
-threshold  ours FNMR  ours FMR  bare FNMR  bare FMR
-=========  =========  ========  =========  ========
-0.45       4.7 %      0 %       3.7 %      0 %
-0.50       2.0 %      0 %       2.0 %      0 %
-0.55       0.3 %      0 %       0 %        0 %
-0.58       0 %        0 %       0 %        0 %
-0.60       0 %        0 %       0 %        0 %
-0.62       0 %        0 %       0 %        0.1 %
-=========  =========  ========  =========  ========
-
-The worst same-person pair is at 0.559 (bare: 0.548) and the closest different-person
-pair at 0.605 (bare: 0.606). 0.58 sits in the middle of that gap, below dlib's customary
-0.6, which would leave only 0.005 to the nearest impostor pair of even this small set:
-this check unlocks tax records and personal signatures, so a false match costs more than
-a retry. The set is small (9 people); operators with their own population should rerun
-the benchmark's method on it.
+Callers name the citizen: every method that writes an audit event takes ``subject`` (the
+username, as every other event names its subject), because accounts are idp's and this
+package reads no table but its own.
 """
 
 from __future__ import annotations
