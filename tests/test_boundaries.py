@@ -15,7 +15,7 @@ import pytest
 
 import biometrics.models  # noqa: F401 (each package's tables, mapped on Base)
 import certs.models  # noqa: F401
-import config.audit  # noqa: F401
+import config.audit
 import config.installation  # noqa: F401
 import idp.models  # noqa: F401
 import signing.models  # noqa: F401
