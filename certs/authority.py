@@ -42,6 +42,7 @@ ROLES = ("root", "ca", "ocsp", "tsa")
 _ROLE_PROFILES = {"ocsp": profiles.OCSP_RESPONDER, "tsa": profiles.TSA}
 _BACKDATE = timedelta(minutes=1)
 ROLE_RECHECK = 30.0  # seconds between re-reads of the hierarchy (rotations elsewhere)
+_REMEMBERED_DERS = 4096  # certificates asked for by serial (seals) kept in memory, at most
 #: ETSI EN 319 411-1 policy OIDs: normalized certificate policy, and NCP+ (key in an SSCD).
 NCP = "0.4.0.2042.1.1"
 NCP_PLUS = "0.4.0.2042.1.2"
@@ -156,6 +157,7 @@ class Authority(Sharing):
         self._roles_until = 0.0
         self._lock = threading.Lock()
         self._statuses = Statuses(lambda: runtime.redis, runtime.settings.revocation_status_max_age)
+        self._ders: dict[str, bytes] = {}
 
     # -- hierarchy ------------------------------------------------------------------------
 
@@ -739,6 +741,18 @@ class Authority(Sharing):
         return row
 
     # -- listing --------------------------------------------------------------------------
+
+    def certificate_der(self, serial: str) -> bytes | None:
+        """The DER of certificate ``serial`` (as :func:`serial_hex` writes it), or None when
+        this CA issued none. Other packages ask here rather than read certs' tables (a
+        department's seal, on every signature); remembered, as a certificate never changes."""
+        found = self._ders.get(serial)
+        if found is None:
+            with self.db.read() as session:
+                found = session.scalar(select(Certificate.der).where(Certificate.serial == serial))
+            if found is not None and len(self._ders) < _REMEMBERED_DERS:
+                self._ders[serial] = found
+        return found
 
     def certificates(self) -> list[dict]:
         """Every certificate the CA has signed, oldest first."""
