@@ -1,10 +1,10 @@
 """The process-wide runtime: settings plus the database and Redis they point to.
 
 It also keeps the domains' long-lived objects (the CA, signing's view of it and its
-engine): each domain names its object by a factory, and :meth:`Sharing.shared` builds it
-once for its owner and keeps it as long as the owner lives. The composition root
-(:mod:`idp.components`) asks for every one of them when it builds the app, so a process
-has one of each, and code deep in a domain (a department's seal, a route's
+engine, the face service): each domain names its object by a factory, and
+:meth:`Sharing.shared` builds it once for its owner and keeps it as long as the owner
+lives, no longer. The composition root (:mod:`idp.components`) hands them down from there,
+so a process has one of each, and code deep in a domain (a department's seal, a route's
 countersignature) reaches the same one.
 """
 
