@@ -1,26 +1,29 @@
 """Face enrolment and verification on face_recognition, with a liveness challenge.
 
 The API idp (and anything else) uses is :class:`biometrics.service.FaceService`; it takes
-plain values, never Flask objects, and raises :class:`biometrics.errors.FaceError`::
+plain values, never Flask objects, and raises :class:`biometrics.errors.FaceError`. The
+caller names the citizen (``subject``, the username its audit events carry): accounts are
+idp's, and biometrics reads no table but its own::
 
-    from biometrics.service import FaceService
+    from biometrics.service import face_service
     from biometrics.errors import FaceError
 
-    faces = FaceService(runtime)                  # face work runs in a worker process
-    faces.enroll(user_id, image_bytes, provenance="counter" | "authoritative" | "self",
+    faces = face_service(runtime)                 # one per runtime; work in a worker process
+    faces.enroll(user_id, image_bytes, subject=username,
+                 provenance="counter" | "authoritative" | "self",
                  actor=username, ip=ip, **audit_details)  # -> EnrolmentResult
     faces.has_template(user_id) -> bool;  faces.has_proofed(user_id) -> bool
     faces.count(user_id) -> int;  faces.describe(user_id) -> list[dict]
-    faces.delete(user_id, template_id=None, actor=username, ip=ip) -> int  # deleted
-    faces.verify(user_id, image_bytes, actor=..., ip=..., client_id=...)
+    faces.delete(user_id, subject=username, template_id=None, actor=..., ip=ip) -> int
+    faces.verify(user_id, image_bytes, subject=username, actor=..., ip=..., client_id=...)
         # -> Verdict(match, distance, threshold, provenance); .proofed; .as_dict()
 
-    challenge = faces.start_challenge(user_id, actor=..., ip=..., client_id=...)
+    challenge = faces.start_challenge(user_id, subject=username, actor=..., ip=...)
         # -> Challenge(id: str, actions: ("turn_left", "turn_right", ...),
         #              expires_at: Unix time); kept in Redis 30 s, usable once; counts
         #              as an attempt towards the throttle
     faces.complete_challenge(user_id, challenge.id, frames: list[bytes],
-                             exclude=template_ids, **context)
+                             subject=username, exclude=template_ids, **context)
         # -> Verdict; consumes the challenge whatever happens
 
     except FaceError as exc:  exc.error, exc.message_en, exc.message (the page's language)
@@ -38,7 +41,7 @@ Error codes: ``not_an_image``, ``truncated``, ``too_many_pixels``, ``no_face``,
 Audit events (in the same transaction as the change): ``face.enroll`` (with
 ``provenance``), ``face.delete``, ``face.challenge``, ``face.verify.success``,
 ``face.verify.failure`` (``method`` is ``photo`` or ``liveness:<turns>``, ``reason``),
-``face.throttled``. ``subject`` is the username.
+``face.throttled``. ``subject`` is the username the caller passed.
 
 Browser pieces (:mod:`biometrics.web`, registered under ``/biometrics``): the macros in
 ``biometrics/macros.html`` (``face_script()``, ``enrol_form(url, hidden, labels)``,

@@ -1,16 +1,16 @@
 """``onetrip faces``: enrol, verify and delete a citizen's face templates from a shell.
 
-Citizens are looked up by username in idp's ``users`` table with a plain query, so this
-package does not import idp (which depends on biometrics, not the reverse). Face work runs
-in this process: a CLI has no other requests to keep responsive.
+Citizens are named by username and found by the lookup the ``onetrip`` root supplies
+(:func:`faces_group`): accounts are idp's, and biometrics neither imports idp nor reads its
+tables. Face work runs in this process: a CLI has no other requests to keep responsive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
-from sqlalchemy import text
 
 from biometrics.errors import FaceError
 from biometrics.models import AUTHORITATIVE, SELF
@@ -25,15 +25,18 @@ ALL_MATCHED, SOME_DID_NOT_MATCH, BAD_INPUT = 0, 1, 2
 _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _user_id(runtime: Runtime, username: str) -> int:
+#: The account lookup the root supplies (:func:`faces_group`): a username's id, or None.
+FindUser = Callable[[Runtime, str], int | None]
+_find_user: list[FindUser] = []
+
+
+def _citizen(runtime: Runtime, username: str) -> tuple[int, str]:
+    """The account's id and its username as stored (how audit events name a citizen)."""
     ensure_schema(runtime)  # a fresh data directory answers "no user", not a missing table
-    with runtime.db.read() as session:
-        user_id = session.scalar(
-            text("SELECT id FROM users WHERE username = :u"), {"u": username.strip().lower()}
-        )
+    user_id = _find_user[0](runtime, username)
     if user_id is None:
         raise CliError(f"no user named {username!r}", BAD_INPUT)
-    return user_id
+    return user_id, username.strip().lower()
 
 
 @click.group("faces")
@@ -56,10 +59,10 @@ def faces() -> None:
 @pass_runtime
 def enroll(runtime: Runtime, username: str, image: Path, provenance: str, as_json: bool) -> None:
     """Import the face in IMAGE as a template of USERNAME (exactly one face must show)."""
-    user_id = _user_id(runtime, username)
+    user_id, subject = _citizen(runtime, username)
     try:
         result = FaceService(runtime, INLINE).enroll(
-            user_id, image.read_bytes(), provenance=provenance, actor="cli"
+            user_id, image.read_bytes(), subject=subject, provenance=provenance, actor="cli"
         )
     except FaceError as exc:
         raise CliError(f"{image}: {exc}", BAD_INPUT) from None
@@ -92,11 +95,11 @@ def verify(runtime: Runtime, username: str, images: tuple[Path, ...], as_json: b
     2 some image could not be used or the user has no template.
     """
     service = FaceService(runtime, INLINE)
-    user_id = _user_id(runtime, username)
+    user_id, subject = _citizen(runtime, username)
     results, status = [], ALL_MATCHED
     for image in images:
         try:
-            verdict = service.verify(user_id, image.read_bytes(), actor="cli")
+            verdict = service.verify(user_id, image.read_bytes(), subject=subject, actor="cli")
         except FaceError as exc:
             failed = SOME_DID_NOT_MATCH if exc.error == "throttled" else BAD_INPUT
             status = max(status, failed)
@@ -128,5 +131,12 @@ def verify(runtime: Runtime, username: str, images: tuple[Path, ...], as_json: b
 @pass_runtime
 def delete(runtime: Runtime, username: str, as_json: bool) -> None:
     """Delete every face template of USERNAME."""
-    gone = FaceService(runtime, INLINE).delete(_user_id(runtime, username), actor="cli")
+    user_id, subject = _citizen(runtime, username)
+    gone = FaceService(runtime, INLINE).delete(user_id, subject=subject, actor="cli")
     emit({"username": username, "deleted": gone}, as_json, text=f"deleted {gone} template(s)")
+
+
+def faces_group(find_user: FindUser) -> click.Group:
+    """``faces`` for the ``onetrip`` root, which supplies the account lookup."""
+    _find_user[:] = [find_user]
+    return faces

@@ -14,13 +14,13 @@ them, so this module calls the same dlib models directly:
   :data:`ANALYSIS_SIDE` px), so the encoder sees as many face pixels as before.
 - JPEGs larger than needed are decoded at a reduced DCT scale (``Image.draft``), and the
   encoder is given the aligned 150 px face chip rather than the whole image (the same
-  numbers, measured identical, a few ms less copying).
+  numbers, with less copying).
 
-Measured on ``/work/shared/faces`` (see ``bench/faces.py``): the same faces are found as with
-face_recognition's HOG + one upsample, and the same-person / different-person separation is
-unchanged. The 5-point landmark model was measured too: it is no faster in total (the
-encoder dominates, ~100 ms) and its worst same-person distance was worse (0.569 vs 0.559),
-so the 68-point model, which liveness needs anyway, is used for everything.
+The contract, checked by ``bench/faces.py`` over ``/work/shared/faces``: the same faces are
+found as with face_recognition's HOG + one upsample, and the same-person /
+different-person separation is unchanged. The 68-point landmark model is used for
+everything: liveness needs it anyway, and the 5-point one was no faster in total (the
+encoder dominates) and separated same-person pairs worse (README, Speed).
 
 Everything here is plain functions over bytes and numpy arrays, safe to run in a worker
 process (see :mod:`biometrics.pool`); models load once per process.

@@ -1,15 +1,15 @@
 """Where face work runs: in a worker process, so a web worker's other requests keep going.
 
-Measured here (dlib 20, the ``dlib-bin`` wheel): the HOG detector releases the GIL, but the
-ResNet encoder (``compute_face_descriptor``, ~100 ms a face) holds it for its whole run. A
-Python thread spinning beside a thread that encodes got ~5 % of its normal iterations and
-waited up to 160 ms at a time, so a thread pool would stall every other login on the same
-worker. A process pool does not: the web worker only waits on a future (GIL released)
-while a child process, which loaded the models once, does the work. Image bytes go in and
-a few hundred numbers come out, so the hand-off costs well under a millisecond.
+dlib's HOG detector releases the GIL, but its ResNet encoder (``compute_face_descriptor``)
+holds it for the whole encoding, the longest step of a face check: in a thread pool every
+other request of the web worker, logins included, would stall behind it (README, Speed:
+the longest stall of another request). A process pool does not: the web worker only waits
+on a future (GIL released) while a child process, which loaded the models once, does the
+work. Image bytes go in and a few hundred numbers come out, so the hand-off is small
+beside the encoding.
 
 One child per web-worker process (faces are a small share of requests, and each child
-holds ~130 MB of models); requests beyond that queue in the executor. A child that dies
+holds the models in memory); requests beyond that queue in the executor. A child that dies
 (e.g. out of memory) is replaced on the next call. The CLI and tests that want no child
 process use :data:`INLINE`.
 """

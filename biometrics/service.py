@@ -1,26 +1,18 @@
 """The face service: enrol, verify, liveness challenges, delete. Plain Python, no Flask.
 
-Default threshold (``settings.face_match_threshold`` = 0.58), from ``bench/faces.py`` over
-every pair of the 71 single-person photos in ``/work/shared/faces`` (298 same-person pairs,
-2187 different-person pairs), this package's pipeline beside bare face_recognition:
+A face matches when its distance to a template is at most
+``settings.face_match_threshold``. The default (0.58) sits in the middle of the gap
+between the worst same-person pair and the closest different-person pair that
+``bench/faces.py`` finds over every pair of the photos in ``/work/shared/faces`` (it prints
+the false non-match and false match rates around it; README, Speed), below dlib's
+customary 0.6, which leaves almost nothing to the nearest impostor pair of even that small
+set: this check unlocks tax records and personal signatures, so a false match costs more
+than a retry. The set is small; operators with their own population should rerun the
+benchmark's method on it.
 
-=========  =========  ========  =========  ========
-threshold  ours FNMR  ours FMR  bare FNMR  bare FMR
-=========  =========  ========  =========  ========
-0.45       4.7 %      0 %       3.7 %      0 %
-0.50       2.0 %      0 %       2.0 %      0 %
-0.55       0.3 %      0 %       0 %        0 %
-0.58       0 %        0 %       0 %        0 %
-0.60       0 %        0 %       0 %        0 %
-0.62       0 %        0 %       0 %        0.1 %
-=========  =========  ========  =========  ========
-
-The worst same-person pair is at 0.559 (bare: 0.548) and the closest different-person
-pair at 0.605 (bare: 0.606). 0.58 sits in the middle of that gap, below dlib's customary
-0.6, which would leave only 0.005 to the nearest impostor pair of even this small set:
-this check unlocks tax records and personal signatures, so a false match costs more than
-a retry. The set is small (9 people); operators with their own population should rerun
-the benchmark's method on it.
+Callers name the citizen: every method that writes an audit event takes ``subject`` (the
+username, as every other event names its subject), because accounts are idp's and this
+package reads no table but its own.
 """
 
 from __future__ import annotations
@@ -30,11 +22,11 @@ import secrets
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
 
 from biometrics import engine, liveness, replay
 from biometrics.errors import FaceError
@@ -125,7 +117,7 @@ class FaceService:
     def threshold(self) -> float:
         return self.settings.face_match_threshold
 
-    @property
+    @cached_property
     def throttle(self) -> Throttle:
         return Throttle(self.runtime.redis, self.settings, "face")
 
@@ -136,6 +128,7 @@ class FaceService:
         user_id: int,
         image: bytes,
         *,
+        subject: str,
         provenance: str = SELF,
         actor: str | None = None,
         ip: str | None = None,
@@ -144,7 +137,8 @@ class FaceService:
         """Add the one face in ``image`` as a template of ``provenance``; nothing is
         stored on any refusal. Who may enrol which provenance is the caller's rule (an
         officer at a counter, the operator, the citizen after a fresh face check);
-        ``details`` (e.g. ``department``) go into the audit event."""
+        ``subject`` (the citizen's username) and ``details`` (e.g. ``department``) go
+        into the audit event."""
         if provenance not in PROVENANCES:
             raise ValueError(f"unknown provenance {provenance!r}")
         face = self.runner.run(engine.analyse, image, self.settings.max_image_pixels)
@@ -166,7 +160,7 @@ class FaceService:
                 session,
                 "face.enroll",
                 actor=actor,
-                subject=_subject(session, user_id),
+                subject=subject,
                 ip=ip,
                 template=row.id,
                 provenance=provenance,
@@ -216,6 +210,7 @@ class FaceService:
         self,
         user_id: int,
         *,
+        subject: str,
         template_id: int | None = None,
         actor: str | None = None,
         ip: str | None = None,
@@ -234,7 +229,7 @@ class FaceService:
                     session,
                     "face.delete",
                     actor=actor,
-                    subject=_subject(session, user_id),
+                    subject=subject,
                     ip=ip,
                     templates=gone,
                     template=template_id,
@@ -269,17 +264,16 @@ class FaceService:
         """Seconds until face checks are allowed again for this account (0: now)."""
         return self.throttle.retry_after(str(user_id), ip)
 
-    def _guard(self, user_id: int, **context) -> None:
+    def _guard(self, user_id: int, subject: str, **context) -> None:
         if self.retry_after(user_id, context.get("ip")):
             with self.runtime.db.write() as session:
-                audit.record(
-                    session, "face.throttled", subject=_subject(session, user_id), **context
-                )
+                audit.record(session, "face.throttled", subject=subject, **context)
             raise FaceError("throttled")
 
     def _decide(
         self,
         user_id: int,
+        subject: str,
         templates: list[_Template],
         probes: Sequence[np.ndarray],
         how: str,
@@ -302,11 +296,19 @@ class FaceService:
             provenance = next(t.provenance for t in templates if t.provenance in group)
         verdict = Verdict(match, distance, self.threshold, provenance)
         self._conclude(
-            user_id, match, how, distance=round(distance, 4), provenance=provenance, **context
+            user_id,
+            subject,
+            match,
+            how,
+            distance=round(distance, 4),
+            provenance=provenance,
+            **context,
         )
         return verdict
 
-    def _conclude(self, user_id: int, success: bool, how: str, *, count: bool = True, **details):
+    def _conclude(
+        self, user_id: int, subject: str, success: bool, how: str, *, count=True, **details
+    ):
         """Audit the outcome; a success clears the account's failures, a failure counts
         (unless the attempt was counted already, when its challenge was started)."""
         event = "face.verify.success" if success else "face.verify.failure"
@@ -317,7 +319,7 @@ class FaceService:
                 session,
                 event,
                 actor=actor,
-                subject=_subject(session, user_id),
+                subject=subject,
                 ip=ip,
                 client_id=client_id,
                 method=how,
@@ -329,18 +331,19 @@ class FaceService:
         elif count:
             self.throttle.failure(str(user_id), ip)
 
-    def verify(self, user_id: int, image: bytes, **context) -> Verdict:
+    def verify(self, user_id: int, image: bytes, *, subject: str, **context) -> Verdict:
         """Compare the one face in ``image`` with the citizen's templates (no liveness:
         the operator's CLI, never a login).
 
-        ``context`` (``actor``, ``ip``, ``client_id``) goes into the audit log. A photo
+        ``subject`` (the citizen's username) and ``context`` (``actor``, ``ip``,
+        ``client_id``) go into the audit log. A photo
         that cannot be used (no face, ...) raises :class:`FaceError` and counts as nothing;
         a face that does not match counts as a failure towards the throttle.
         """
-        self._guard(user_id, **context)
+        self._guard(user_id, subject, **context)
         templates = self._templates(user_id)  # no_template before spending CPU on the image
         face = self.runner.run(engine.analyse, image, self.settings.max_image_pixels)
-        return self._decide(user_id, templates, [face.encoding], "photo", **context)
+        return self._decide(user_id, subject, templates, [face.encoding], "photo", **context)
 
     # Liveness --------------------------------------------------------------------------
 
@@ -348,11 +351,12 @@ class FaceService:
     def _challenge_key(challenge_id: str) -> str:
         return f"face:challenge:{challenge_id}"
 
-    def start_challenge(self, user_id: int, **context) -> Challenge:
+    def start_challenge(self, user_id: int, *, subject: str, **context) -> Challenge:
         """A random sequence of actions to perform within CHALLENGE_TTL seconds, usable
         once. Starting one counts as an attempt towards the throttle (a success clears
-        it), so reloading until a convenient sequence comes up costs attempts."""
-        self._guard(user_id, **context)
+        it), so reloading until a convenient sequence comes up costs attempts. ``subject``
+        (the citizen's username) names them in the audit log."""
+        self._guard(user_id, subject, **context)
         if not self.has_template(user_id):
             raise FaceError("no_template")
         challenge = Challenge(
@@ -371,7 +375,7 @@ class FaceService:
                 session,
                 "face.challenge",
                 actor=context.get("actor"),
-                subject=_subject(session, user_id),
+                subject=subject,
                 ip=context.get("ip"),
                 client_id=context.get("client_id"),
                 actions=" ".join(challenge.actions),
@@ -384,6 +388,7 @@ class FaceService:
         challenge_id: str,
         frames: Sequence[bytes],
         *,
+        subject: str,
         exclude: Collection[int] = (),
         **context,
     ) -> Verdict:
@@ -396,17 +401,22 @@ class FaceService:
         order, that a planar warp of one picture explains, or that cut to another face
         raise ``challenge_failed``. Otherwise the frames that face the camera are matched
         against the templates (less those in ``exclude``: the ones this session made).
+        ``subject`` (the citizen's username) names them in the audit log.
         """
-        self._guard(user_id, **context)
+        self._guard(user_id, subject, **context)
         stored = self.runtime.redis.getdel(self._challenge_key(challenge_id or "-"))
         owner, _, wanted = (stored or b"").decode().partition(":")
         actions = tuple(wanted.split())
         if owner != str(user_id) or not actions:
-            self._conclude(user_id, False, "liveness", reason="challenge_expired", **context)
+            self._conclude(
+                user_id, subject, False, "liveness", reason="challenge_expired", **context
+            )
             raise FaceError("challenge_expired")
         how = f"liveness:{'+'.join(actions)}"
         if not liveness.MIN_FRAMES <= len(frames) <= liveness.MAX_FRAMES:
-            self._conclude(user_id, False, how, count=False, reason="bad_frames", **context)
+            self._conclude(
+                user_id, subject, False, how, count=False, reason="bad_frames", **context
+            )
             raise FaceError("bad_frames")
         try:
             templates = self._templates(user_id, exclude)
@@ -418,25 +428,22 @@ class FaceService:
                 self.threshold,
             )
         except FaceError as exc:
-            self._conclude(user_id, False, how, count=False, reason=exc.error, **context)
+            self._conclude(user_id, subject, False, how, count=False, reason=exc.error, **context)
             raise
         cache = replay.Seen(self.runtime.redis, self.settings, user_id)
         attempt = replay.Attempt(seen.hashes, np.array(seen.encodings))
         replayed = replay.replayed(attempt, cache.earlier())
         cache.remember(attempt)
         if replayed:
-            self._conclude(user_id, False, how, count=False, reason="replayed", **context)
+            self._conclude(user_id, subject, False, how, count=False, reason="replayed", **context)
             raise FaceError("replayed")
         if not seen.live:
-            self._conclude(user_id, False, how, count=False, reason=seen.reason, **context)
+            self._conclude(user_id, subject, False, how, count=False, reason=seen.reason, **context)
             raise FaceError("challenge_failed")
-        return self._decide(user_id, templates, seen.frontal_encodings, how, **context)
+        return self._decide(user_id, subject, templates, seen.frontal_encodings, how, **context)
 
 
-def _subject(session: Session, user_id: int) -> str:
-    """The citizen's username, as every other audit event names its subject.
-
-    Read with plain SQL: ``biometrics`` sits below ``idp`` and does not import its models.
-    """
-    username = session.scalar(text("SELECT username FROM users WHERE id = :id"), {"id": user_id})
-    return username or str(user_id)
+def face_service(runtime: Runtime) -> FaceService:
+    """The face service of ``runtime``, one per runtime
+    (:meth:`~config.runtime.Sharing.shared`), over the process's shared face pool."""
+    return runtime.shared(FaceService)

@@ -2,7 +2,7 @@
 
 In-process API (what ``signing`` calls; no HTTP involved)::
 
-    from certs.authority import authority          # one Authority per Runtime, cached
+    from certs.authority import authority          # one Authority per Runtime, shared
     from certs.ocsp import responder
     from certs.tsa import time_stamp_authority, in_process_timestamper
 
@@ -27,6 +27,7 @@ In-process API (what ``signing`` calls; no HTTP involved)::
     Enrollment(ca).register("kiosk-7")              # certs.est: EST device registry
     ca.crl_der("ca")  /  ca.crl_der("root")         # DER CRLs, reissued past half their life
     ca.chain()                                      # (issuing CA cert, root cert)
+    ca.certificate_der(serial_hex)                  # any certificate it issued, or None
     responder(ca).response_for(cert)                # DER OCSPResponse (SHA-1 CertID, no nonce)
     responder(ca).respond(ocsp_request_der)         # DER OCSPRequest -> OCSPResponse
     time_stamp_authority(ca).respond(tsq_der)       # DER TimeStampReq -> TimeStampResp

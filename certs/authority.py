@@ -37,13 +37,13 @@ from certs.statuses import Status, Statuses
 from config import audit
 from config.db import utcnow
 from config.errors import Refusal
-from config.memo import per_owner
-from config.runtime import Runtime
+from config.runtime import Runtime, Sharing
 
 ROLES = ("root", "ca", "ocsp", "tsa")
 _ROLE_PROFILES = {"ocsp": profiles.OCSP_RESPONDER, "tsa": profiles.TSA}
 _BACKDATE = timedelta(minutes=1)
 ROLE_RECHECK = 30.0  # seconds between re-reads of the hierarchy (rotations elsewhere)
+_REMEMBERED_DERS = 4096  # certificates asked for by serial (seals) kept in memory, at most
 #: ETSI EN 319 411-1 policy OIDs: normalized certificate policy, and NCP+ (key in an SSCD).
 NCP = "0.4.0.2042.1.1"
 NCP_PLUS = "0.4.0.2042.1.2"
@@ -149,10 +149,12 @@ def _check_public_key(public: PublicKey) -> None:
         raise AuthorityError("invalid_request", "only EC (P-256/384/521) and RSA keys are accepted")
 
 
-class Authority:
-    """The CA of one runtime. Get it with :func:`authority`; it caches its hierarchy."""
+class Authority(Sharing):
+    """The CA of one runtime. Get it with :func:`authority` (or from the composition root,
+    :mod:`idp.components`), which keeps one per runtime; it caches its hierarchy."""
 
     def __init__(self, runtime: Runtime) -> None:
+        super().__init__()  # its responder and TSA (certs.ocsp, certs.tsa) are shared by it
         self.runtime = runtime
         self.settings = runtime.settings
         self.db = runtime.db
@@ -162,6 +164,7 @@ class Authority:
         self._roles_until = 0.0
         self._lock = threading.Lock()
         self._statuses = Statuses(lambda: runtime.redis, runtime.settings.revocation_status_max_age)
+        self._ders: dict[str, bytes] = {}
 
     # -- hierarchy ------------------------------------------------------------------------
 
@@ -762,6 +765,18 @@ class Authority:
 
     # -- listing --------------------------------------------------------------------------
 
+    def certificate_der(self, serial: str) -> bytes | None:
+        """The DER of certificate ``serial`` (as :func:`serial_hex` writes it), or None when
+        this CA issued none. Other packages ask here rather than read certs' tables (a
+        department's seal, on every signature); remembered, as a certificate never changes."""
+        found = self._ders.get(serial)
+        if found is None:
+            with self.db.read() as session:
+                found = session.scalar(select(Certificate.der).where(Certificate.serial == serial))
+            if found is not None and len(self._ders) < _REMEMBERED_DERS:
+                self._ders[serial] = found
+        return found
+
     def certificates(self) -> list[dict]:
         """Every certificate the CA has signed, oldest first."""
         with self.db.read() as session:
@@ -790,7 +805,7 @@ def _refuse_names(check, *args) -> None:
         raise AuthorityError("invalid_request", str(refused)) from None
 
 
-@per_owner
 def authority(runtime: Runtime) -> Authority:
-    """The process-wide :class:`Authority` of ``runtime`` (keys and hierarchy cached)."""
-    return Authority(runtime)
+    """The :class:`Authority` of ``runtime``, one per runtime (:meth:`Runtime.shared`): it
+    caches the hierarchy and the revocation statuses every thread of the process uses."""
+    return runtime.shared(Authority)

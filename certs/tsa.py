@@ -4,7 +4,8 @@
 over in-memory keys, so the token is written here: requests are parsed with asn1crypto,
 the static parts (policy, TSA name, ESS signing-certificate-v2, signer id) are encoded
 once with asn1crypto, and each token is concatenated from them as DER (building
-asn1crypto objects per request cost 20 times the signature) and signed through custody.
+asn1crypto objects per request cost many times the signature itself: README, Speed) and
+signed through custody.
 
 With ``certReq`` the token carries the TSA's certificate and the issuing CA's (RFC 3161
 2.4.1 asks for at least the former), so a verifier that trusts only the root builds the
@@ -33,7 +34,6 @@ from asn1crypto import x509 as asn1_x509
 from certs import der
 from certs.authority import Authority, Role
 from certs.builders import algorithm_identifier
-from config.memo import per_owner
 
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _NEXT_SERIAL = """
@@ -141,7 +141,8 @@ class TimeStampAuthority:
             return rejection("system_failure", "the time-stamp could not be produced")
 
     def _grant(self, request: tsp.TimeStampReq) -> bytes:
-        """Assemble the token from precomputed DER: asn1crypto objects cost 20x the signature."""
+        """Assemble the token from precomputed DER (never asn1crypto objects per request:
+        see the module docstring)."""
         serial = self._next_serial(keys=[_SERIAL_KEY], args=[time.time_ns() // 1000])
         parts = [
             _VERSION_1,
@@ -208,10 +209,10 @@ def _check(request_der: bytes, policy: str) -> tsp.TimeStampReq:
     return request
 
 
-@per_owner
 def time_stamp_authority(authority: Authority) -> TimeStampAuthority:
-    """The process-wide TSA of ``authority`` (cached key and precomputed attributes)."""
-    return TimeStampAuthority(authority)
+    """The TSA of ``authority``, one per CA (:meth:`~config.runtime.Sharing.shared`): its key and
+    precomputed attributes serve every thread of the process."""
+    return authority.shared(TimeStampAuthority)
 
 
 def in_process_timestamper(authority: Authority):

@@ -56,12 +56,12 @@ errorlog = "-"
 def on_starting(server):
     from config import metrics
     from config.runtime import Runtime
-    from idp.serve import bootstrap
+    from idp.serve import set_up_node
 
     runtime = Runtime()
     metrics.use_directory(runtime.settings.metrics_path / "gunicorn", clean=True)
     runtime.migrate()
-    bootstrap(runtime)
+    set_up_node(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # the embedded Valkey lives as long as the master
     runtime.db.dispose()

@@ -11,8 +11,8 @@ from flask import Flask
 
 from config.runtime import Runtime
 from idp import bodies, errors, i18n, ops, security
+from idp.components import build as build_components
 from idp.keys import ensure_keys
-from idp.provider import Provider
 from idp.resource import TokenGuard
 
 
@@ -35,7 +35,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     bodies.install(app, settings)
     errors.install(app)
     i18n.install(app)
-    provider = Provider(runtime)
+    app.extensions["onetrip.components"] = components = build_components(runtime)
+    provider = components.provider
     with runtime.db.write() as session:
         ensure_keys(session, settings)
     require_token = TokenGuard(provider)

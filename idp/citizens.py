@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from biometrics.service import FaceService
+from biometrics.service import FaceService, face_service
 from config import audit
 from config.audit import AuditEvent
 from config.paging import Page, page_number
@@ -181,7 +181,7 @@ def unlock(provider: Provider, username: str, *, actor: str, ip: str | None = No
         user_id = user.id
     provider.login_throttle.unlock(user.username)
     provider.authenticators.throttle.unlock(user.username)
-    FaceService(provider.runtime).throttle.unlock(str(user_id))
+    face_service(provider.runtime).throttle.unlock(str(user_id))
 
 
 def set_temporary_password(
@@ -307,7 +307,7 @@ def erase(
         user = get_user(session, username)
         user_id = user.id
     ended = end_all_sessions(provider, user_id, actor=actor, ip=ip)
-    templates = faces.delete(user_id, actor=actor, ip=ip)
+    templates = faces.delete(user_id, subject=user.username, actor=actor, ip=ip)
     with provider.db.write() as session:
         user = get_user(session, username)
         _revoke_grants(provider, session, user, "account_erased", actor)

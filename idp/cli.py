@@ -23,6 +23,8 @@ from config.cli import (
 
 if TYPE_CHECKING:
     from config.runtime import Runtime
+    from idp.components import Components
+    from idp.provider import Provider
 
 #: The other packages' commands: imported when run (pyHanko, numpy and face_recognition
 #: would otherwise load for every command), listed by ``--help`` from their help here.
@@ -238,10 +240,15 @@ def _citizen_change(change):
         raise CliError(str(exc)) from None
 
 
-def _provider(runtime: Runtime):
-    from idp.provider import Provider
+def _components(runtime: Runtime) -> Components:
+    """The long-lived objects a command uses (:mod:`idp.components`), built when it runs."""
+    from idp.components import build
 
-    return Provider(_ready(runtime))
+    return build(_ready(runtime))
+
+
+def _provider(runtime: Runtime) -> Provider:
+    return _components(runtime).provider
 
 
 @users.command("disable")
@@ -350,14 +357,13 @@ def users_end_sessions(runtime: Runtime, username: str, as_json: bool) -> None:
 @pass_runtime
 def users_delete(runtime: Runtime, username: str, yes: bool, as_json: bool) -> None:
     """Erase an account: personal data, face templates, authenticator, consents, grants."""
-    from biometrics.service import FaceService
     from idp import citizens
 
     if not yes:
         raise CliError(f"erasing {username} cannot be undone: add --yes to confirm")
-    provider = _provider(runtime)
+    parts = _components(runtime)
     result = _citizen_change(
-        lambda: citizens.erase(provider, FaceService(runtime), username, actor="cli")
+        lambda: citizens.erase(parts.provider, parts.faces, username, actor="cli")
     )
     emit(result, as_json, text=f"erased {username}")
 
@@ -368,12 +374,11 @@ def users_delete(runtime: Runtime, username: str, yes: bool, as_json: bool) -> N
 @pass_runtime
 def users_export(runtime: Runtime, username: str, as_json: bool) -> None:
     """Print everything kept about an account as JSON (the citizen's right of access)."""
-    from biometrics.service import FaceService
     from idp import citizens
 
-    provider = _provider(runtime)
+    parts = _components(runtime)
     data = _citizen_change(
-        lambda: citizens.export(provider, FaceService(runtime), username, actor="cli")
+        lambda: citizens.export(parts.provider, parts.faces, username, actor="cli")
     )
     emit(data, True)
 
@@ -953,10 +958,12 @@ def _departments() -> click.Group:
 
 
 def _faces() -> click.Group:
-    """biometrics' ``faces``, with idp's ``counter`` enrolment (issue 13)."""
-    from biometrics.cli import faces
+    """biometrics' ``faces``, finding citizens through idp, with idp's ``counter``
+    enrolment (issue 13)."""
+    from biometrics.cli import faces_group
     from idp.face_counter import counter_command
 
+    faces = faces_group(_user_id)
     faces.add_command(counter_command)
     return faces
 

@@ -19,7 +19,7 @@ from pydantic import StringConstraints
 from sqlalchemy import select
 
 from biometrics.models import COUNTER
-from biometrics.service import FaceService
+from biometrics.service import FaceService, face_service
 from config import jsonbody
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.errors import Refusal
@@ -64,7 +64,13 @@ def enrol_at_counter(
     if user is None or user.disabled:
         raise ApiError("unknown_user", "There is no active citizen with this username.", 404)
     result = faces.enroll(
-        user.id, photo, provenance=COUNTER, actor=officer, ip=ip, department=department
+        user.id,
+        photo,
+        subject=user.username,
+        provenance=COUNTER,
+        actor=officer,
+        ip=ip,
+        department=department,
     )
     return {
         "username": user.username,
@@ -75,7 +81,7 @@ def enrol_at_counter(
 
 
 def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> None:
-    faces = FaceService(provider.runtime)
+    faces = face_service(provider.runtime)
 
     @bp.post("/api/faces/enrol")
     @require_token(SCOPE)

@@ -30,7 +30,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 
 from biometrics import liveness
 from biometrics.errors import FaceError
-from biometrics.service import FaceService
+from biometrics.service import face_service
 from config import audit
 from idp.clients import ACR_VALUES, FACE_ACR, FACE_SELF_ACR, PASSWORD_ACR, TOTP_ACR
 from idp.login_steps import safe_next
@@ -105,7 +105,7 @@ def face_gate(provider: Provider, sso: SsoSession):
 
 
 def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable) -> None:
-    faces = FaceService(provider.runtime)
+    faces = face_service(provider.runtime)
 
     def authorize_params() -> dict:
         return dict(request.args.items())
@@ -158,6 +158,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
         if sso is None:
             return redirect(url_for("idp.login", **params))
         context = {
+            "subject": sso.username,
             "actor": sso.username,
             "ip": request.remote_addr,
             "client_id": params.get("client_id"),
@@ -268,7 +269,7 @@ def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable)
             return gate
         step = request.form.get("step")
         has_template = faces.has_template(sso.user_id)
-        who = {"actor": sso.username, "ip": request.remote_addr}
+        who = {"subject": sso.username, "actor": sso.username, "ip": request.remote_addr}
         if step not in ("enroll", "replace", "delete", "always", "never"):
             return refuse("bad_frames", 400)
         if step != "always" and has_template and not fresh_face(sso):

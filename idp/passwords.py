@@ -1,11 +1,10 @@
 """Argon2id password hashing, with rehash on login when the parameters change.
 
 A worker computes no more hashes at once than it has CPUs to itself. Argon2id is
-memory-hard (19 MiB per hash by default): four threads hashing at once on one core evict
-each other's memory at every time slice: four threads verifying in a loop on one pinned core
-did 44-47 hashes/s where one thread alone did 50-57, and 51-56 with this limit. ``onetrip
-serve`` tells its workers how many they are in ``ONETRIP_SERVE_WORKERS`` so that each
-takes its share of the node's CPUs.
+memory-hard (19 MiB per hash by default): threads hashing at once on one core evict each
+other's memory at every time slice, so together they hash fewer passwords than one thread
+alone (README, Speed). ``onetrip serve`` tells its workers how many they are in
+``ONETRIP_SERVE_WORKERS`` so that each takes its share of the node's CPUs.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ class Passwords:
         return matched and bool(stored_hash)
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        # Parsing the parameters out of the hash cost a tenth of a millisecond per login;
-        # an account's hash is the same string until it is rehashed.
+        # Cached: parsing the parameters out of the hash is per-login work on the hot path,
+        # and an account's hash is the same string until it is rehashed.
         return self._needs_rehash(stored_hash)
 
 

@@ -1,9 +1,10 @@
 """``onetrip serve``: first-start set-up in the parent, then granian's WSGI workers.
 
-Granian was chosen by measurement: on one worker here Flask answers about 5,900 POSTs/s
-under granian against 3,100/s under gunicorn's sync worker. The parent migrates the
-schema, creates signing keys (and what other packages bootstrap), and starts the embedded
-Valkey when no ``REDIS_URL`` is set, so workers find everything ready and share it.
+Granian serves because it answered more requests per worker than gunicorn's sync worker
+when measured (``bench/``, README's Speed section). The parent does the first start's
+set-up before it forks (:func:`set_up_node`: schema, token-signing keys, the CA
+hierarchy) and starts the embedded Valkey when no ``REDIS_URL`` is set, so workers find
+everything ready and share it instead of racing to create it.
 
 Operations: the parent empties this node's Prometheus directory (``<metrics_dir>/<port>``,
 outside the data directory, one per listening port so nodes sharing a data directory keep
@@ -48,8 +49,18 @@ def bootstrap(runtime: Runtime) -> None:
     check_secrets(runtime)
     with runtime.db.write() as session:
         ensure_keys(session, runtime.settings)
-    for hook in BOOTSTRAP_HOOKS:
-        hook(runtime)
+
+
+def set_up_node(runtime: Runtime) -> None:
+    """A node's first-start set-up, done by its parent before any worker forks (``onetrip
+    serve``, gunicorn's ``on_starting``): :func:`bootstrap`, then the CA hierarchy (root,
+    issuing CA, OCSP responder, TSA), so that workers read one ready hierarchy instead of
+    each trying to create it. Idempotent; needs the schema and the settled issuer, which
+    the CA writes into its certificates' URLs."""
+    from certs.authority import authority
+
+    bootstrap(runtime)
+    authority(runtime).ensure()
 
 
 def check_secrets(runtime: Runtime) -> None:
@@ -105,9 +116,6 @@ def check_listening(issuer: str, host: str, port: int) -> None:
         )
 
 
-#: Packages append their first-start set-up here (e.g. the certificate authority).
-BOOTSTRAP_HOOKS: list = []
-
 #: The most a SIGTERM may take to stop the node; workers get all but two seconds of it.
 STOP_SECONDS = 10
 
@@ -156,12 +164,13 @@ def serve(runtime: Runtime, host: str, port: int, workers: int, threads: int) ->
 
     logs.configure(runtime.settings.log_format)
     metrics.use_directory(runtime.settings.metrics_path / str(port), clean=True)
-    bootstrap(runtime)
+    set_up_node(runtime)
     if not runtime.settings.redis_url:
         runtime.redis.ping()  # starts the embedded Valkey in this, the long-lived parent
         watch_embedded(runtime.settings)
+    stamp = audit_stamp(runtime)  # the TSA reads its key now, before the pool is emptied
     runtime.db.dispose()  # workers are forked: they must open their own connections
-    keep_anchoring(runtime.db, audit_stamp(runtime), runtime.settings)
+    keep_anchoring(runtime.db, stamp, runtime.settings)
     os.environ.setdefault("ONETRIP_DATA_DIR", str(runtime.settings.data_dir))
     os.environ["ONETRIP_ISSUER"] = runtime.settings.issuer  # the installation's, for workers
     os.environ["ONETRIP_SERVE_WORKERS"] = str(workers)  # idp.passwords shares the CPUs by it

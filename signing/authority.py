@@ -18,7 +18,6 @@ from cryptography import x509 as pyca_x509
 from certs.authority import authority
 from certs.ocsp import responder
 from certs.tsa import time_stamp_authority
-from config.memo import per_owner
 from config.runtime import Runtime
 
 
@@ -113,7 +112,7 @@ class CaAuthority:
         return self.ocsp_now([*certs, *self.tsa_chain()]), self.crls()[0]
 
 
-@per_owner
 def ca_authority(runtime: Runtime) -> CaAuthority:
-    """The process-wide :class:`CaAuthority` of ``runtime``."""
-    return CaAuthority(runtime)
+    """The :class:`CaAuthority` of ``runtime``, one per runtime
+    (:meth:`~config.runtime.Sharing.shared`), over the runtime's one CA."""
+    return runtime.shared(CaAuthority)

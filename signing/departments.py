@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 
 from certs import profiles
 from certs.authority import AuthorityError, authority
-from certs.models import Certificate
 from config import audit
 from config.db import utcnow
 from config.errors import Refusal
@@ -170,8 +169,8 @@ def renew_expiring_seals(runtime: Runtime, within: int | None = None) -> list[st
     with runtime.db.read() as session:
         due = session.execute(
             select(Department.code, Department.cert_serial)
-            .join(Certificate, Certificate.serial == Department.cert_serial)
-            .where(Certificate.not_after < horizon)
+            .join(SealRow, SealRow.cert_serial == Department.cert_serial)
+            .where(SealRow.not_after < horizon)
         ).all()
     renewed = []
     for code, serial in due:
@@ -355,18 +354,15 @@ def member_codes(runtime: Runtime, user_id: int | None) -> list[str]:
 
 
 def seal(runtime: Runtime, code: str) -> Seal:
-    """The department's seal (custody label + certificate) for signing, in one query."""
+    """The department's seal (custody label + certificate) for signing: the department is
+    signing's, its certificate the CA's (:meth:`~certs.authority.Authority.certificate_der`,
+    which remembers it)."""
     with runtime.db.read() as session:
-        found = session.execute(
-            select(Department, Certificate.der)
-            .join(Certificate, Certificate.serial == Department.cert_serial)
-            .where(Department.code == code)
-        ).one_or_none()
-        if found is None:
-            _department(session, code)  # refuses an unknown department
-            raise LookupError(f"department {code} has no seal certificate")
-        dept, der = found
-        return Seal(dept.code, dept.name, dept.key_label, asn1_x509.Certificate.load(der), dept.id)
+        dept = _department(session, code)  # refuses an unknown department
+    der = authority(runtime).certificate_der(dept.cert_serial)
+    if der is None:
+        raise LookupError(f"department {code} has no seal certificate")
+    return Seal(dept.code, dept.name, dept.key_label, asn1_x509.Certificate.load(der), dept.id)
 
 
 def require_member(runtime: Runtime, code: str, user_id: int | None) -> int:

@@ -136,9 +136,10 @@ class CustodySigner(Signer):
 class _SigningCertificateV2(SigningCertificateV2Provider):
     """The ESS signing-certificate-v2 value of one certificate, built and encoded once.
 
-    pyHanko rebuilds it from Python data for every signature, about 1 ms of asn1crypto
-    work. The certificate never changes for a cached signer (signers are keyed by key
-    label and serial), and a value parsed from DER is never re-encoded.
+    pyHanko rebuilds it from Python data for every signature, asn1crypto work that is a
+    visible share of a B-B signature (README, Speed). The certificate never changes for a
+    cached signer (signers are keyed by key label and serial), and a value parsed from DER
+    is never re-encoded.
     """
 
     def __init__(self, cert: x509.Certificate) -> None:
@@ -156,10 +157,9 @@ def settled(value: core.Asn1Value) -> core.Asn1Value:
     built from Python data (pyHanko builds the whole CMS that way), and ``dump()`` of a
     marked value re-encodes its contents twice, each time dumping every marked child the
     same way: 2**depth encodings. The signing-certificate-v2 attribute sits up to ten
-    levels down, so encoding the attributes and the CMS cost 5 to 45 ms around a B-B
-    signature whose own work is about 5 ms. Encoding
-    each marked value once after its children and then clearing its mark gives the same
-    bytes in linear time.
+    levels down, so encoding the attributes and the CMS cost several times a B-B
+    signature's own work (README, Speed). Encoding each marked value once after its
+    children and then clearing its mark gives the same bytes in linear time.
     """
     if isinstance(value, core.Choice):
         if value._parsed is not None:

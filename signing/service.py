@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
-import weakref
 from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -32,9 +30,6 @@ from signing.pdfs import PARSE_ERRORS, PdfLimits, PdfRefused, open_pdf, sha256
 from signing.placement import Placement
 from signing.verify import Trust, etsi_report, verify_pdf
 
-_engines: weakref.WeakKeyDictionary[Runtime, Engine] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
 
 def extra_roots(setting: str) -> list[x509.Certificate]:
     """The operator's extra trust anchors: comma-separated PEM or DER files."""
@@ -49,19 +44,21 @@ def extra_roots(setting: str) -> list[x509.Certificate]:
 
 
 def engine(runtime: Runtime) -> Engine:
-    """The process-wide signing engine of ``runtime`` (signers and revocation data cached)."""
-    with _lock:
-        found = _engines.get(runtime)
-        if found is None:
-            settings = runtime.settings
-            found = _engines[runtime] = Engine(
-                ca_authority(runtime),
-                issuer=settings.issuer,
-                tsa_url=settings.signing_tsa_url,
-                extra_roots=extra_roots(settings.signing_trust_roots),
-                font=settings.signing_font,
-            )
-        return found
+    """The signing engine of ``runtime``, one per runtime
+    (:meth:`~config.runtime.Sharing.shared`): its signers and revocation data are cached
+    for every thread of the process."""
+    return runtime.shared(_new_engine)
+
+
+def _new_engine(runtime: Runtime) -> Engine:
+    settings = runtime.settings
+    return Engine(
+        ca_authority(runtime),
+        issuer=settings.issuer,
+        tsa_url=settings.signing_tsa_url,
+        extra_roots=extra_roots(settings.signing_trust_roots),
+        font=settings.signing_font,
+    )
 
 
 def new_document_id() -> str:

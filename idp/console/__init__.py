@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from biometrics.service import FaceService
 from idp.activity import Activity
 from idp.console import audit, citizens, departments, gate, overview, pki, services
 
@@ -20,7 +19,8 @@ BLUEPRINTS = (overview.bp, citizens.bp, services.bp, departments.bp, pki.bp, aud
 def register(app: Flask) -> None:
     runtime = app.extensions["onetrip"]
     app.extensions["onetrip.console"] = gate.Console(
-        faces=FaceService(runtime), activity=Activity(runtime.db, runtime.redis)
+        components=app.extensions["onetrip.components"],
+        activity=Activity(runtime.db, runtime.redis),
     )
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)

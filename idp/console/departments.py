@@ -10,9 +10,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from certs import listing
-from certs.authority import authority
 from config.db import utcnow
-from idp.console.gate import console_blueprint, provider, refusal, requires, who
+from idp.console.gate import console, console_blueprint, provider, refusal, requires, who
 from idp.i18n import translate
 from idp.users import find_user
 from signing import departments
@@ -57,7 +56,7 @@ def _show(code: str, error: str | None = None, status: int = 200):
         dept = departments.get(runtime, code)
     except departments.DepartmentError:
         abort(404)
-    found = listing.get(authority(runtime), dept["certificate_serial"])
+    found = listing.get(console().components.authority, dept["certificate_serial"])
     seal = found[0] if found else None
     days_left = (seal.not_after - utcnow()).days if seal else None
     page = render_template(

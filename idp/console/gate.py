@@ -24,6 +24,7 @@ from markupsafe import Markup
 from biometrics.service import FaceService
 from idp.activity import Activity
 from idp.clients import FACE_ACR, TOTP_ACR
+from idp.components import Components
 from idp.i18n import translate
 from idp.models import User
 from idp.operators import allowed, roles_of
@@ -42,10 +43,15 @@ STEP_UP_ENDPOINT = "console.step_up"
 
 @dataclass(frozen=True)
 class Console:
-    """The long-lived objects the console's views share (built once in ``register``)."""
+    """The long-lived objects the console's views share: the composition root's
+    (:mod:`idp.components`) and the console's own activity counters."""
 
-    faces: FaceService
+    components: Components
     activity: Activity
+
+    @property
+    def faces(self) -> FaceService:
+        return self.components.faces
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from certs import listing, profiles
-from certs.authority import REASONS, AuthorityError, authority
-from certs.ocsp import responder
+from certs.authority import REASONS, Authority, AuthorityError
 from config.db import utcnow
 from config.paging import Page
-from idp.console.gate import console_blueprint, page_number, provider, refusal, requires, who
+from idp.console.gate import (
+    console,
+    console_blueprint,
+    page_number,
+    provider,
+    refusal,
+    requires,
+    who,
+)
 from idp.i18n import translate
 from idp.keys import max_token_lifetime, rotate
 from idp.models import SigningKey
@@ -35,8 +42,8 @@ PROFILE_FILTERS = ("ca", *profiles.PUBLIC)
 _MAX_CSR = 64 * 1024
 
 
-def _ca():
-    return authority(provider().runtime)
+def _ca() -> Authority:
+    return console().components.authority
 
 
 @bp.get("/")
@@ -67,7 +74,7 @@ def index():
 
 def _ocsp_answer(certificate: x509.Certificate) -> dict:
     """What the OCSP responder answers about ``certificate`` now, as a client parses it."""
-    answer = ocsp.load_der_ocsp_response(responder(_ca()).response_for(certificate))
+    answer = ocsp.load_der_ocsp_response(console().components.responder.response_for(certificate))
     return {
         "status": answer.certificate_status.name.lower(),
         "this_update": answer.this_update_utc.replace(tzinfo=None),

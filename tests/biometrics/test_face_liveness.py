@@ -27,7 +27,7 @@ def video() -> Video:
 
 @pytest.fixture
 def enrolled(inline_faces, video):
-    inline_faces.enroll(ALICE, video.enrolment_photo(), provenance=COUNTER)
+    inline_faces.enroll(ALICE, video.enrolment_photo(), subject="alice", provenance=COUNTER)
     return inline_faces
 
 
@@ -65,27 +65,32 @@ def test_every_planar_warp_of_one_frame_is_explained_by_a_homography(video, fami
 
 
 def test_a_real_head_turning_as_asked_passes_and_matches_the_counter_template(enrolled, video):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     assert len(challenge.actions) >= 2
-    verdict = enrolled.complete_challenge(ALICE, challenge.id, video.perform(challenge.actions))
+    verdict = enrolled.complete_challenge(
+        ALICE, challenge.id, video.perform(challenge.actions), subject="alice"
+    )
     assert verdict.match and verdict.provenance == COUNTER and verdict.proofed
 
 
 def test_the_turns_in_another_order_fail(enrolled, video):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     wrong = tuple("turn_right" if a == "turn_left" else "turn_left" for a in challenge.actions)
     frames = video.perform(wrong)
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) == (
-        "challenge_failed"
+    assert (
+        _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice"))
+        == "challenge_failed"
     )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_frames_warped_from_one_still_fail_whatever_the_turns_asked(enrolled, video, family):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     sweep = (0.0, 0.5, 1.0, 0.5, 0.0, -0.5, -1.0, -0.5, 0.0, 0.5, 1.0)
     frames = [jpeg(warp(video.facing, family, a)) for a in sweep]
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) in (
+    assert _code(
+        lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice")
+    ) in (
         "challenge_failed",
         "no_face",
         "face_too_small",
@@ -93,26 +98,30 @@ def test_frames_warped_from_one_still_fail_whatever_the_turns_asked(enrolled, vi
 
 
 def test_a_mirrored_copy_does_not_read_as_a_turn(enrolled, video):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     flipped = jpeg(video.facing[:, ::-1].copy())
     frames = [jpeg(video.facing), flipped] * 3 + [jpeg(video.facing)]
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) == (
-        "challenge_failed"
+    assert (
+        _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice"))
+        == "challenge_failed"
     )
 
 
 @pytest.mark.parametrize("change", ["exact", "brightness", "noise", "shift", "scale", "stretch"])
 def test_frames_of_an_earlier_attempt_are_refused_even_altered(enrolled, video, change):
-    first = enrolled.start_challenge(ALICE)
+    first = enrolled.start_challenge(ALICE, subject="alice")
     frames = video.perform(first.actions)
-    assert enrolled.complete_challenge(ALICE, first.id, frames).match
-    again = enrolled.start_challenge(ALICE)
+    assert enrolled.complete_challenge(ALICE, first.id, frames, subject="alice").match
+    again = enrolled.start_challenge(ALICE, subject="alice")
     replayed = video.perform(again.actions)
     if change != "exact":
         decoded = [engine.decode(f, 10**8) for f in replayed]
         amount = {"brightness": 0.5, "noise": 0.6, "shift": 0.3, "scale": 0.3, "stretch": 0.2}
         replayed = [jpeg(warp(p, change, amount[change])) for p in decoded]
-    assert _code(lambda: enrolled.complete_challenge(ALICE, again.id, replayed)) == "replayed"
+    assert (
+        _code(lambda: enrolled.complete_challenge(ALICE, again.id, replayed, subject="alice"))
+        == "replayed"
+    )
 
 
 def _as_video_frame(name: str, video: Video) -> bytes:
@@ -129,29 +138,34 @@ def _as_video_frame(name: str, video: Video) -> bytes:
 
 
 def test_a_cut_to_another_persons_face_fails(enrolled, video):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     frames = video.perform(challenge.actions)
     frames[3] = _as_video_frame("kit_harington_1.jpg", video)
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) == (
-        "challenge_failed"
+    assert (
+        _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice"))
+        == "challenge_failed"
     )
 
 
 def test_another_persons_real_head_turn_does_not_match(inline_faces, video):
-    inline_faces.enroll(ALICE, photo("obama_2.jpg"), provenance=COUNTER)
-    challenge = inline_faces.start_challenge(ALICE)
-    verdict = inline_faces.complete_challenge(ALICE, challenge.id, video.perform(challenge.actions))
+    inline_faces.enroll(ALICE, photo("obama_2.jpg"), subject="alice", provenance=COUNTER)
+    challenge = inline_faces.start_challenge(ALICE, subject="alice")
+    verdict = inline_faces.complete_challenge(
+        ALICE, challenge.id, video.perform(challenge.actions), subject="alice"
+    )
     assert not verdict.match
 
 
 def test_a_frame_with_two_faces_is_refused_counted_and_audited(enrolled, video, runtime):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     frames = video.perform(challenge.actions)
     other = engine.decode(_as_video_frame("kit_harington_1.jpg", video), 10**8)
     two = video.frames[FACING].copy()
     two[40:200, 190:310] = cv2.resize(other[40:200, 100:220], (120, 160))
     frames[2] = jpeg(two)
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) in (
+    assert _code(
+        lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice")
+    ) in (
         "several_faces",
         "face_too_small",
     )
@@ -164,9 +178,12 @@ def test_a_frame_with_two_faces_is_refused_counted_and_audited(enrolled, video, 
 
 
 def test_too_few_frames_are_refused_and_audited(enrolled, video, runtime):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     frames = [video.jpeg(FACING)] * 2
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) == "bad_frames"
+    assert (
+        _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice"))
+        == "bad_frames"
+    )
     with runtime.db.read() as session:
         last = session.query(AuditEvent).order_by(AuditEvent.seq.desc()).first()
     assert last.event == "face.verify.failure" and last.details["reason"] == "bad_frames"
@@ -174,25 +191,25 @@ def test_too_few_frames_are_refused_and_audited(enrolled, video, runtime):
 
 def test_every_new_challenge_counts_as_an_attempt_so_reloading_is_throttled(enrolled, runtime):
     for _ in range(runtime.settings.login_max_failures_per_account):
-        enrolled.start_challenge(ALICE)
-    assert _code(lambda: enrolled.start_challenge(ALICE)) == "throttled"
+        enrolled.start_challenge(ALICE, subject="alice")
+    assert _code(lambda: enrolled.start_challenge(ALICE, subject="alice")) == "throttled"
 
 
 def test_a_challenge_can_be_used_only_once_and_expires(enrolled, video, runtime):
-    challenge = enrolled.start_challenge(ALICE)
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
     assert 0 < runtime.redis.ttl(f"face:challenge:{challenge.id}") <= liveness.CHALLENGE_TTL
     frames = video.perform(challenge.actions)
-    assert enrolled.complete_challenge(ALICE, challenge.id, frames).match
-    assert _code(lambda: enrolled.complete_challenge(ALICE, challenge.id, frames)) == (
-        "challenge_expired"
-    )
+    assert enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice").match
+    assert _code(
+        lambda: enrolled.complete_challenge(ALICE, challenge.id, frames, subject="alice")
+    ) == ("challenge_expired")
 
 
 def test_another_citizens_challenge_cannot_be_used(enrolled, video):
-    challenge = enrolled.start_challenge(ALICE)
-    enrolled.enroll(8, video.enrolment_photo())
+    challenge = enrolled.start_challenge(ALICE, subject="alice")
+    enrolled.enroll(8, video.enrolment_photo(), subject="bob")
     frames = video.perform(challenge.actions)
-    assert _code(lambda: enrolled.complete_challenge(8, challenge.id, frames)) == (
+    assert _code(lambda: enrolled.complete_challenge(8, challenge.id, frames, subject="bob")) == (
         "challenge_expired"
     )
 
