@@ -21,10 +21,9 @@ from biometrics.models import COUNTER
 from biometrics.service import FaceService
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.runtime import Runtime
+from idp.context import services, token_required
 from idp.errors import ApiError
 from idp.models import User
-from idp.provider import Provider
-from idp.resource import TokenGuard
 
 SCOPE = "face:enroll"
 
@@ -66,30 +65,30 @@ def enrol_at_counter(
     }
 
 
-def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> None:
-    faces = FaceService(provider.runtime)
+bp = Blueprint("face_counter", __name__)
 
-    @bp.post("/api/faces/enrol")
-    @require_token(SCOPE)
-    def counter_enrol():
-        token = g.token
-        if token.user_id is None:
-            raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
-        photo = request.files.get("photo")
-        department, username = request.form.get("department"), request.form.get("username")
-        if not (photo and department and username):
-            raise ApiError("invalid_request", "username, department and photo are required.")
-        answer = enrol_at_counter(
-            provider.runtime,
-            faces,
-            officer_id=token.user_id,
-            officer=token.username,
-            department=department[:32],
-            username=username[:64],
-            photo=photo.read(),
-            ip=request.remote_addr,
-        )
-        return jsonify(answer), 201
+
+@bp.post("/api/faces/enrol")
+@token_required(SCOPE)
+def counter_enrol():
+    token = g.token
+    if token.user_id is None:
+        raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
+    photo = request.files.get("photo")
+    department, username = request.form.get("department"), request.form.get("username")
+    if not (photo and department and username):
+        raise ApiError("invalid_request", "username, department and photo are required.")
+    answer = enrol_at_counter(
+        services().provider.runtime,
+        services().faces,
+        officer_id=token.user_id,
+        officer=token.username,
+        department=department[:32],
+        username=username[:64],
+        photo=photo.read(),
+        ip=request.remote_addr,
+    )
+    return jsonify(answer), 201
 
 
 @click.command("counter")
