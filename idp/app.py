@@ -112,15 +112,17 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     from idp.workspace_host import workspace_host
     from signing.workspace import create_blueprint as workspace_blueprint
 
-    app.register_blueprint(workspace_blueprint(runtime, workspace_host(provider)))
+    app.register_blueprint(workspace := workspace_blueprint(runtime, workspace_host(provider)))
     from biometrics.web import create_blueprint as biometrics_blueprint
 
     app.register_blueprint(biometrics_blueprint(runtime, require_token))
-    # Forms everywhere else; these answer JSON and bearer tokens, or (signing's verify
-    # page) change nothing for anyone.
+    # Forms everywhere else; these answer JSON and bearer tokens, are posted by other
+    # sites by design (an authorization request), or (signing's verify page) change
+    # nothing for anyone.
     security.install_csrf(
         app,
         exempt=[
+            authorize.authorize,
             ops_bp,
             discovery.bp,
             userinfo.bp,
@@ -129,6 +131,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
             certs_bp,
             signing_bp,
         ],
+        after_gate=[*console.BLUEPRINTS, workspace],
     )
     # Ahead of Flask, inside the ops wrapper (see the module docstring).
     app.wsgi_app = TokenEndpoints(app.wsgi_app, server, settings)

@@ -8,6 +8,8 @@ one serializer per signing key instead of one per request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Flask, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -22,11 +24,17 @@ FORM_EXPIRED = (
 )
 
 
-def install_csrf(app: Flask, exempt: list[Blueprint]) -> None:
+def install_csrf(
+    app: Flask, exempt: list[Blueprint | Callable], after_gate: list[Blueprint]
+) -> None:
     """Every form post of ``app`` must carry the ``csrf_token`` field of its page
     (Flask-WTF's :class:`~flask_wtf.csrf.CSRFProtect`; templates call ``csrf_token()``),
-    except the JSON and bearer-token APIs of ``exempt``, which no browser form reaches
-    with the citizen's cookies. A refusal is the 400 page (or JSON) of idp.errors.
+    except the blueprints and views of ``exempt``: JSON and bearer-token APIs, which no
+    browser form reaches with the citizen's cookies, and requests that other sites post
+    by design (an OAuth authorization request). A refusal is the 400 page (or JSON) of
+    idp.errors. The forms of ``after_gate`` are checked after the blueprint's own
+    ``before_request`` gate (the console answers 404 to whoever is not an operator, form
+    token or not; the workspace sends a visitor to the login page first).
 
     The token lives as long as the flow cookie (as before: a login, which rotates the
     cookie, ends it), and no ``Referer`` is asked for on https: the pages send none
@@ -34,8 +42,11 @@ def install_csrf(app: Flask, exempt: list[Blueprint]) -> None:
     """
     app.config.update(WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_SSL_STRICT=False)
     protect = CSRFProtect(app)
-    for blueprint in exempt:
-        protect.exempt(blueprint)
+    for blueprint_or_view in exempt:
+        protect.exempt(blueprint_or_view)
+    for gated in after_gate:
+        protect.exempt(gated)  # from the app's check, which runs before any blueprint's
+        app.before_request_funcs.setdefault(gated.name, []).append(protect.protect)
 
     @app.errorhandler(CSRFError)
     def _refused(exc: CSRFError):
