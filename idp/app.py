@@ -21,13 +21,47 @@ from flask import Flask
 
 from biometrics.service import FaceService
 from config.runtime import Runtime
-from idp import bodies, context, errors, ops, security
+from idp import (
+    account,
+    account_security,
+    authorize,
+    bodies,
+    console,
+    context,
+    discovery,
+    errors,
+    face_counter,
+    face_step,
+    login,
+    login_steps,
+    logout_page,
+    ops,
+    registration,
+    security,
+    userinfo,
+)
 from idp.i18n import current_locale, translate
 from idp.interactions import InteractionStore
 from idp.keys import ensure_keys
+from idp.oauth import OneTripServer
 from idp.provider import Provider
 from idp.resource import TokenGuard
 from idp.token_endpoints import TokenEndpoints
+
+#: The identity pages and APIs, one blueprint per module, in the order a login meets them.
+IDENTITY_BLUEPRINTS = (
+    discovery.bp,
+    authorize.bp,
+    login.bp,
+    login_steps.bp,  # issue 17: the steps after a password
+    face_step.bp,  # issue 13: the face step and the account's face settings
+    account.bp,
+    account_security.bp,
+    logout_page.bp,
+    userinfo.bp,
+    registration.bp,
+    face_counter.bp,  # issue 13: officers at a counter
+)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -51,8 +85,6 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     errors.install(app)
     app.context_processor(lambda: {"_": translate, "locale": current_locale()})
 
-    from idp.oauth import OneTripServer
-
     provider = Provider(runtime)
     _ = provider.documents  # built now, so that a bad outbound_networks stops the start
     with runtime.db.write() as session:
@@ -71,35 +103,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     )
     app.register_blueprint(ops_bp := ops.create_blueprint(runtime, provider))
 
-    # The identity pages and APIs, one blueprint per module.
-    from idp import (
-        account,
-        account_security,
-        authorize,
-        console,
-        discovery,
-        face_counter,
-        face_step,
-        login,
-        login_steps,
-        logout_page,
-        registration,
-        userinfo,
-    )
-
-    for bp in (
-        discovery.bp,
-        authorize.bp,
-        login.bp,
-        login_steps.bp,  # issue 17: the steps after a password
-        face_step.bp,  # issue 13: the face step and the account's face settings
-        account.bp,
-        account_security.bp,
-        logout_page.bp,
-        userinfo.bp,
-        registration.bp,
-        face_counter.bp,  # issue 13: officers at a counter
-    ):
+    for bp in IDENTITY_BLUEPRINTS:
         app.register_blueprint(bp)
     console.register(app)
     # Domain packages register here, in dependency order.

@@ -1,9 +1,14 @@
-"""Browser-facing protections: CSRF tokens on every form, strict and shared response headers.
+"""Browser-facing protections: CSRF on every form, and the response headers of every answer.
 
-Also the session interface: Flask's builds an itsdangerous serializer on every request,
-even one without a session cookie (OCSP, time-stamps, token and API calls), which cost
-about 7% of an OCSP answer; :class:`_LazySessions` skips the cookie-less case and builds
-one serializer per signing key instead of one per request.
+- :func:`install_csrf`: Flask-WTF's CSRFProtect, with the APIs exempt.
+- The headers and the CORS rule are declared once here (:func:`response_headers`,
+  :data:`PAGE_HEADERS`, :data:`CORS_ENDPOINTS`) and applied by both request paths: the
+  Flask app's ``after_request`` (:func:`install`) and the token endpoints served ahead of
+  Flask (:mod:`idp.token_endpoints`), each computing its lists once.
+- The session interface: Flask's builds an itsdangerous serializer on every request, even
+  one without a session cookie (OCSP, time-stamps, token and API calls);
+  :class:`_LazySessions` skips the cookie-less case and builds one serializer per signing
+  key instead of one per request.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ FORM_EXPIRED = (
 )
 
 
+class _CSRFProtect(CSRFProtect):
+    """Flask-WTF's CSRFProtect, for which a multipart part without a name (a ``None``
+    key, found by the fuzzer) is a form without a token rather than a crash."""
+
+    def _get_csrf_token(self) -> str | None:
+        if None in request.form:
+            return None
+        return super()._get_csrf_token()
+
+
 def install_csrf(
     app: Flask, exempt: list[Blueprint | Callable], after_gate: list[Blueprint]
 ) -> None:
@@ -41,7 +56,7 @@ def install_csrf(
     (``Referrer-Policy: no-referrer``).
     """
     app.config.update(WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_SSL_STRICT=False)
-    protect = CSRFProtect(app)
+    protect = _CSRFProtect(app)
     for blueprint_or_view in exempt:
         protect.exempt(blueprint_or_view)
     for gated in after_gate:
