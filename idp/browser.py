@@ -10,11 +10,12 @@ from __future__ import annotations
 from flask import Response, request, session
 
 from idp.context import services
+from idp.interactions import BROWSER_KEY
 from idp.sso import COOKIE, SsoSession
 
 #: What a login keeps of the flow cookie: the page language, and the secret that binds
 #: this browser's pending authorizations (never shown in a page, so never read from one).
-_KEPT = ("ui_locales", "interaction_browser")
+_KEPT = ("ui_locales", BROWSER_KEY)
 
 
 def current_sso() -> SsoSession | None:

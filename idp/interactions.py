@@ -26,7 +26,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlencode
 
@@ -37,7 +36,8 @@ from idp.i18n import translate
 
 #: How long a citizen may take to sign in, pass the steps and allow access.
 TTL = 900
-_BROWSER_KEY = "interaction_browser"
+#: Where the flow cookie keeps this browser's binding secret (a login keeps it too).
+BROWSER_KEY = "interaction_browser"
 _LOGGED_IN_KEY = "interaction_logged_in"
 _ID = re.compile(r"[A-Za-z0-9_-]{32}").fullmatch
 _SECONDS = re.compile(r"[0-9]{1,10}").fullmatch
@@ -50,8 +50,7 @@ class Interaction:
     client_id: str
     redirect_uri: str  # the one Authlib checked (the registered default when none was sent)
     params: dict[str, str]  # the request's parameters, as Authlib validated them
-    browser: str = ""
-    created_at: int = field(default_factory=lambda: int(time.time()))
+    browser: str = ""  # the digest of the binding secret of the browser that started it
     id: str = field(default="", compare=False)
 
     @property
@@ -88,14 +87,14 @@ def _digest(value: str) -> str:
 
 def _browser() -> str:
     """The digest of this browser's binding secret, made on first use."""
-    secret = session.get(_BROWSER_KEY)
+    secret = session.get(BROWSER_KEY)
     if not secret:
-        secret = session[_BROWSER_KEY] = secrets.token_urlsafe(32)
+        secret = session[BROWSER_KEY] = secrets.token_urlsafe(32)
     return _digest(secret)
 
 
 def _ours(interaction: Interaction) -> bool:
-    secret = session.get(_BROWSER_KEY)
+    secret = session.get(BROWSER_KEY)
     return bool(secret) and hmac.compare_digest(interaction.browser, _digest(secret))
 
 
@@ -132,10 +131,11 @@ class InteractionStore:
 
     @staticmethod
     def _parse(raw: bytes | None, interaction_id: str) -> Interaction | None:
-        if raw is None:
+        try:
+            interaction = Interaction(**json.loads(raw), id=interaction_id) if raw else None
+        except (TypeError, ValueError):  # a record of another version of OneTrip
             return None
-        interaction = Interaction(**json.loads(raw), id=interaction_id)
-        return interaction if _ours(interaction) else None
+        return interaction if interaction and _ours(interaction) else None
 
 
 def mark_logged_in(interaction_id: str | None) -> None:
