@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import json
 import os
 import re
@@ -124,7 +125,8 @@ class CodeFlow:
         answer = s.get(f"{url}/oauth/authorize?{self.query}", allow_redirects=False)
         if answer.status_code == 200:  # first visit: the consent page
             form = {"csrf_token": _csrf(answer.text), "decision": "allow", "consented": "openid"}
-            answer = s.post(f"{url}/oauth/consent?{self.query}", data=form, allow_redirects=False)
+            action = re.search(r'action="([^"]*/oauth/consent[^"]*)"', answer.text).group(1)
+            answer = s.post(f"{url}{html.unescape(action)}", data=form, allow_redirects=False)
         self._code_from(answer)
         return s.cookies
 

@@ -11,27 +11,23 @@ and wrong ones count against the account like failed logins.
 from __future__ import annotations
 
 import qrcode
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 from qrcode.image.svg import SvgPathImage
 
 from idp.clients import FACE_ACR
 from idp.console.gate import fresh
+from idp.context import services
 from idp.face_step import face_gate
 from idp.i18n import translate
 from idp.login_steps import password_message, safe_next, totp_message
 from idp.models import User
 from idp.provider import Provider
-from idp.security import check_csrf
 from idp.sso import COOKIE
 from idp.totp import TotpError
 from idp.users import UserError, set_password
 
 bp = Blueprint("account_security", __name__, template_folder="templates")
-
-
-def _provider() -> Provider:
-    return current_app.extensions["onetrip.provider"]
 
 
 def qr_svg(uri: str) -> Markup:
@@ -59,12 +55,12 @@ def _guarded(provider: Provider):
 
 
 def _to_login():
-    return redirect(url_for("idp.login", next=url_for(request.endpoint)))
+    return redirect(url_for("login.login", next=url_for(request.endpoint)))
 
 
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp():
-    provider = _provider()
+    provider = services().provider
     sso, elsewhere = _guarded(provider)
     if elsewhere:
         return elsewhere
@@ -73,7 +69,6 @@ def totp():
     next_page = safe_next(request.args.get("next"))
     invitation = request.args.get("invite")
     if request.method == "POST":
-        check_csrf()
         step = request.form.get("step")
         try:
             if step == "confirm":
@@ -95,7 +90,7 @@ def totp():
                     request.form.get("code", "")[:64],
                     ip=request.remote_addr,
                 )
-                return redirect(url_for("idp.account"))
+                return redirect(url_for("account.account"))
             if step == "restart":
                 apps.begin(sso.user_id, sso.username)
         except TotpError as exc:
@@ -123,13 +118,12 @@ def totp():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 def password():
-    provider = _provider()
+    provider = services().provider
     sso, elsewhere = _guarded(provider)
     if elsewhere:
         return elsewhere
     error = None
     if request.method == "POST":
-        check_csrf()
         current = request.form.get("current", "")[:1024]
         new = request.form.get("password", "")[:2048]
         ip = request.remote_addr
@@ -167,4 +161,4 @@ def password():
 
 @bp.app_template_global("totp_enrolled")
 def totp_enrolled(user_id: int) -> bool:
-    return _provider().authenticators.enrolled(user_id)
+    return services().provider.authenticators.enrolled(user_id)

@@ -1,6 +1,9 @@
-"""Provider metadata (OIDC Discovery 1.0 and RFC 8414): every endpoint is found from here."""
+"""Provider metadata (OIDC Discovery 1.0 and RFC 8414), and the endpoints that serve it and
+the provider's public keys: every endpoint is found from here."""
 
 from __future__ import annotations
+
+from flask import Blueprint, jsonify
 
 from config.settings import Settings
 from idp.claims import SCOPE_CLAIMS
@@ -12,6 +15,7 @@ from idp.client_metadata import (
     ID_TOKEN_ALGS,
     STANDARD_SCOPES,
 )
+from idp.context import services
 
 
 def metadata(settings: Settings) -> dict:
@@ -67,3 +71,22 @@ def metadata(settings: Settings) -> dict:
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": False,
     }
+
+
+bp = Blueprint("discovery", __name__)
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def discovery():
+    response = jsonify(metadata(services().provider.settings))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/oauth/jwks")
+def jwks():
+    provider = services().provider
+    response = jsonify(provider.keyring.jwks())
+    response.headers["Cache-Control"] = f"public, max-age={provider.settings.jwks_cache_ttl}"
+    return response

@@ -33,7 +33,12 @@ ApiError = Refusal
 
 
 #: Endpoints under /oauth/ that browsers are sent to: their errors are pages for a browser.
-_BROWSER_ENDPOINTS = ("/oauth/authorize", "/oauth/consent", "/oauth/logout")
+_BROWSER_ENDPOINTS = (
+    "/oauth/authorize",
+    "/oauth/authorize/resume",
+    "/oauth/consent",
+    "/oauth/logout",
+)
 
 
 def wants_json() -> bool:

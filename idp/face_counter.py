@@ -19,15 +19,14 @@ from pydantic import StringConstraints
 from sqlalchemy import select
 
 from biometrics.models import COUNTER
-from biometrics.service import FaceService, face_service
+from biometrics.service import FaceService
 from config import jsonbody
 from config.cli import CliError, emit, ensure_schema, json_option, pass_runtime
 from config.errors import Refusal
 from config.runtime import Runtime
+from idp.context import services, token_required
 from idp.errors import ApiError
 from idp.models import User
-from idp.provider import Provider
-from idp.resource import TokenGuard
 
 SCOPE = "face:enroll"
 
@@ -80,30 +79,30 @@ def enrol_at_counter(
     }
 
 
-def install(bp: Blueprint, provider: Provider, require_token: TokenGuard) -> None:
-    faces = face_service(provider.runtime)
+bp = Blueprint("face_counter", __name__)
 
-    @bp.post("/api/faces/enrol")
-    @require_token(SCOPE)
-    def counter_enrol():
-        token = g.token
-        if token.user_id is None:
-            raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
-        form = jsonbody.validate(CounterEnrolment, request.form.to_dict())
-        photo = request.files.get("photo")
-        if not photo:
-            raise ApiError("invalid_request", _REQUIRED)
-        answer = enrol_at_counter(
-            provider.runtime,
-            faces,
-            officer_id=token.user_id,
-            officer=token.username,
-            department=form.department[:32],
-            username=form.username[:64],
-            photo=photo.read(),
-            ip=request.remote_addr,
-        )
-        return jsonify(answer), 201
+
+@bp.post("/api/faces/enrol")
+@token_required(SCOPE)
+def counter_enrol():
+    token = g.token
+    if token.user_id is None:
+        raise ApiError("officer_required", "Only an officer's token may enrol a face.", 403)
+    form = jsonbody.validate(CounterEnrolment, request.form.to_dict())
+    photo = request.files.get("photo")
+    if not photo:
+        raise ApiError("invalid_request", _REQUIRED)
+    answer = enrol_at_counter(
+        services().provider.runtime,
+        services().faces,
+        officer_id=token.user_id,
+        officer=token.username,
+        department=form.department[:32],
+        username=form.username[:64],
+        photo=photo.read(),
+        ip=request.remote_addr,
+    )
+    return jsonify(answer), 201
 
 
 @click.command("counter")

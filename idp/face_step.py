@@ -23,21 +23,21 @@ Rules (issue 13), each enforced here and nowhere else:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
 from biometrics import liveness
 from biometrics.errors import FaceError
-from biometrics.service import face_service
 from config import audit
 from idp.clients import ACR_VALUES, FACE_ACR, FACE_SELF_ACR, PASSWORD_ACR, TOTP_ACR
-from idp.login_steps import safe_next
+from idp.context import services
+from idp.interactions import Interaction
+from idp.login_steps import target
 from idp.models import User
 from idp.provider import Provider
-from idp.security import check_csrf
 from idp.sso import COOKIE, SsoSession
+
+bp = Blueprint("face_step", __name__)
 
 #: How recent a face match must be to change a factor.
 FRESH_FACE_SECONDS = 300
@@ -101,199 +101,204 @@ def face_gate(provider: Provider, sso: SsoSession):
         user = session.get(User, sso.user_id)
     if user is None or not user.always_face or satisfies(sso, FACE_SELF_ACR):
         return None
-    return redirect(url_for("idp.face_step", next=request.full_path.rstrip("?")))
+    return redirect(url_for("face_step.face_step", next=request.full_path.rstrip("?")))
 
 
-def install(bp: Blueprint, provider: Provider, server, error_redirect: Callable) -> None:
-    faces = face_service(provider.runtime)
+def _page(template: str, code: int = 200, **values):
+    response = make_response(render_template(template, **values), code)
+    if code == 429:
+        response.headers["Retry-After"] = str(values.get("retry_after") or 60)
+    return response
 
-    def authorize_params() -> dict:
-        return dict(request.args.items())
 
-    def page(template: str, code: int = 200, **values):
-        response = make_response(render_template(template, **values), code)
-        if code == 429:
-            response.headers["Retry-After"] = str(values.get("retry_after") or 60)
-        return response
+def _throttled(sso: SsoSession, in_login: bool):
+    wait = max(services().faces.retry_after(sso.user_id, request.remote_addr), 1)
+    return _page(
+        "face_step.html",
+        429,
+        in_login=in_login,
+        challenge=None,
+        error=face_message(FaceError("throttled")),
+        retry_after=wait,
+    )
 
-    def throttled(sso: SsoSession, params: dict):
-        wait = max(faces.retry_after(sso.user_id, request.remote_addr), 1)
-        return page(
-            "face_step.html",
-            429,
-            params=params,
-            challenge=None,
-            error=face_message(FaceError("throttled")),
-            retry_after=wait,
+
+def _record_match(secret: str, sso: SsoSession, proofed: bool, client_id: str | None) -> None:
+    provider = services().provider
+    sso.amr = sorted(set(sso.amr) | {"face"})
+    if sso.face != "proofed":
+        sso.face = "proofed" if proofed else "self"
+    sso.acr = FACE_ACR if sso.face == "proofed" else FACE_SELF_ACR
+    sso.auth_time = sso.face_at = int(time.time())
+    provider.sso.update(secret, sso)
+    with provider.db.write() as session:
+        audit.record(
+            session,
+            "login.success",
+            actor=sso.username,
+            subject=sso.username,
+            ip=request.remote_addr,
+            method="face" if proofed else "face-self",
+            client_id=client_id,
         )
 
-    def record_match(secret: str, sso: SsoSession, proofed: bool, params: dict) -> None:
-        sso.amr = sorted(set(sso.amr) | {"face"})
-        if sso.face != "proofed":
-            sso.face = "proofed" if proofed else "self"
-        sso.acr = FACE_ACR if sso.face == "proofed" else FACE_SELF_ACR
-        sso.auth_time = sso.face_at = int(time.time())
-        provider.sso.update(secret, sso)
-        with provider.db.write() as session:
-            audit.record(
-                session,
-                "login.success",
-                actor=sso.username,
-                subject=sso.username,
-                ip=request.remote_addr,
-                method="face" if proofed else "face-self",
-                client_id=params.get("client_id"),
-            )
 
-    def after_match(params: dict):
-        if params.get("client_id"):
-            return redirect(url_for("idp.authorize", **params))
-        return redirect(safe_next(params.get("next")) or url_for("idp.account"))
+def _cancel(interaction: Interaction | None):
+    """The citizen gave up the face check: the service hears so, once."""
+    if interaction is None or not services().interactions.consume(interaction):
+        return redirect(url_for("account.account"))
+    return interaction.refuse(
+        "unmet_authentication_requirements",
+        "The citizen did not complete the face check.",
+        services().provider.settings.issuer,
+    )
 
-    @bp.route("/login/face", methods=["GET", "POST"])
-    def face_step():
-        secret = request.cookies.get(COOKIE)
-        sso = provider.sso.load(secret)
-        params = authorize_params()
-        if sso is None:
-            return redirect(url_for("idp.login", **params))
-        context = {
-            "subject": sso.username,
-            "actor": sso.username,
-            "ip": request.remote_addr,
-            "client_id": params.get("client_id"),
-        }
-        client = provider.clients.get(params["client_id"]) if params.get("client_id") else None
-        wants_proofed = FACE_ACR in asked_levels(client, params)
-        usable = (
-            faces.has_proofed(sso.user_id) if wants_proofed else faces.has_template(sso.user_id)
-        )
-        error, status, challenge = None, 200, None
-        if request.method == "POST":
-            check_csrf()
-            step = request.form.get("step")
-            if step == "cancel":
-                try:
-                    grant = server.get_consent_grant(end_user=None)
-                except OAuth2Error:
-                    return redirect(url_for("idp.account"))
-                return error_redirect(
-                    grant.redirect_uri,
-                    "unmet_authentication_requirements",
-                    "The citizen did not complete the face check.",
-                    params.get("state"),
-                )
-            if not usable:
-                status = 400
-            elif step == "start":
-                try:
-                    challenge = faces.start_challenge(sso.user_id, **context)
-                except FaceError as exc:
-                    if exc.error == "throttled":
-                        return throttled(sso, params)
-                    error, status = face_message(exc), 400
-            elif step == "verify":
-                frames = [
-                    f.read() for f in request.files.getlist("frames")[: liveness.MAX_FRAMES + 1]
-                ]
-                try:
-                    verdict = faces.complete_challenge(
-                        sso.user_id,
-                        request.form.get("challenge", "")[:64],
-                        frames,
-                        exclude=sso.enrolled_here,
-                        **context,
-                    )
-                except FaceError as exc:
-                    if exc.error == "throttled":
-                        return throttled(sso, params)
-                    error, status = face_message(exc), 400
-                else:
-                    if verdict.match:
-                        record_match(secret, sso, verdict.proofed, params)
-                        return after_match(params)
-                    error, status = face_message(FaceError("challenge_failed")), 400
-            else:
-                error, status = face_message(FaceError("bad_frames")), 400
-        if not usable:
-            reason = "proofed_needed" if wants_proofed else "no_template"
-            return page(
-                "face_enrol.html",
-                status,
-                params=params,
-                error=face_message(FaceError(reason)),
-                in_login=bool(params.get("client_id")),
-            )
-        return page(
-            "face_step.html",
-            status,
-            params=params,
-            challenge=challenge,
-            actions=ACTIONS,
-            error=error,
-            ttl=liveness.CHALLENGE_TTL,
-        )
 
-    def refuse(code: str, status: int = 403):
-        return page(
-            "error.html",
-            status,
-            status=status,
-            title="face",
-            description=face_message(FaceError(code)),
-        )
-
-    def set_always_face(sso: SsoSession, value: bool) -> None:
-        with provider.db.write() as session:
-            user = session.get(User, sso.user_id)
-            if user.always_face == value:
-                return
-            user.always_face = value
-            audit.record(
-                session,
-                "user.face_preference",
-                actor=sso.username,
-                subject=sso.username,
-                ip=request.remote_addr,
-                always_face=value,
-            )
-
-    @bp.post("/account/face")
-    def account_face():
-        check_csrf()
-        secret = request.cookies.get(COOKIE)
-        sso = provider.sso.load(secret)
-        if sso is None:
-            return redirect(url_for("idp.login"))
-        if gate := face_gate(provider, sso):
-            return gate
+@bp.route("/login/face", methods=["GET", "POST"])
+def face_step():
+    """The face check of a login (``?interaction=``) or before a page (``?next=``)."""
+    provider, faces = services().provider, services().faces
+    secret = request.cookies.get(COOKIE)
+    sso = provider.sso.load(secret)
+    args = request.args.to_dict()
+    if sso is None:
+        return redirect(url_for("login.login", **args))
+    interaction = services().interactions.load(args.get("interaction"))
+    client_id = interaction.client_id if interaction else None
+    context = {
+        "subject": sso.username,
+        "actor": sso.username,
+        "ip": request.remote_addr,
+        "client_id": client_id,
+    }
+    client = provider.clients.get(client_id) if client_id else None
+    asked = asked_levels(client, interaction.params) if interaction else []
+    wants_proofed = FACE_ACR in asked
+    usable = faces.has_proofed(sso.user_id) if wants_proofed else faces.has_template(sso.user_id)
+    in_login = interaction is not None
+    error, status, challenge = None, 200, None
+    if request.method == "POST":
         step = request.form.get("step")
-        has_template = faces.has_template(sso.user_id)
-        who = {"subject": sso.username, "actor": sso.username, "ip": request.remote_addr}
-        if step not in ("enroll", "replace", "delete", "always", "never"):
-            return refuse("bad_frames", 400)
-        if step != "always" and has_template and not fresh_face(sso):
-            return refuse("fresh_face_needed")
-        if step != "enroll" and not has_template:  # "always" too: it would lock them out
-            return refuse("no_template", 400)
-        try:
-            if step in ("enroll", "replace"):
-                photo = request.files.get("photo")
-                old = [t["id"] for t in faces.describe(sso.user_id)] if step == "replace" else []
-                result = faces.enroll(sso.user_id, photo.read() if photo else b"", **who)
-                for template_id in old:  # only once the new one is stored
-                    faces.delete(sso.user_id, template_id=template_id, **who)
-                sso.enrolled_here = [*sso.enrolled_here, result.template_id]
-                provider.sso.update(secret, sso)
-            elif step == "delete":
-                faces.delete(sso.user_id, **who)
-                set_always_face(sso, False)  # no face left to check at every sign-in
+        if step == "cancel":
+            return _cancel(interaction)
+        if not usable:
+            status = 400
+        elif step == "start":
+            try:
+                challenge = faces.start_challenge(sso.user_id, **context)
+            except FaceError as exc:
+                if exc.error == "throttled":
+                    return _throttled(sso, in_login)
+                error, status = face_message(exc), 400
+        elif step == "verify":
+            frames = [f.read() for f in request.files.getlist("frames")[: liveness.MAX_FRAMES + 1]]
+            try:
+                verdict = faces.complete_challenge(
+                    sso.user_id,
+                    request.form.get("challenge", "")[:64],
+                    frames,
+                    exclude=sso.enrolled_here,
+                    **context,
+                )
+            except FaceError as exc:
+                if exc.error == "throttled":
+                    return _throttled(sso, in_login)
+                error, status = face_message(exc), 400
             else:
-                set_always_face(sso, step == "always")
-        except FaceError as exc:
-            return refuse(exc.error, 400)
-        return redirect(url_for("idp.account"))
+                if verdict.match:
+                    _record_match(secret, sso, verdict.proofed, client_id)
+                    return redirect(target(args))
+                error, status = face_message(FaceError("challenge_failed")), 400
+        else:
+            error, status = face_message(FaceError("bad_frames")), 400
+    if not usable:
+        reason = "proofed_needed" if wants_proofed else "no_template"
+        return _page(
+            "face_enrol.html", status, error=face_message(FaceError(reason)), in_login=in_login
+        )
+    return _page(
+        "face_step.html",
+        status,
+        in_login=in_login,
+        challenge=challenge,
+        actions=ACTIONS,
+        error=error,
+        ttl=liveness.CHALLENGE_TTL,
+    )
 
-    bp.add_app_template_global(faces.has_template, "has_face_template")
-    bp.add_app_template_global(faces.describe, "face_templates")
-    bp.add_app_template_global(fresh_face, "fresh_face")
+
+def _refuse(code: str, status: int = 403):
+    return _page(
+        "error.html",
+        status,
+        status=status,
+        title="face",
+        description=face_message(FaceError(code)),
+    )
+
+
+def _set_always_face(sso: SsoSession, value: bool) -> None:
+    with services().provider.db.write() as session:
+        user = session.get(User, sso.user_id)
+        if user.always_face == value:
+            return
+        user.always_face = value
+        audit.record(
+            session,
+            "user.face_preference",
+            actor=sso.username,
+            subject=sso.username,
+            ip=request.remote_addr,
+            always_face=value,
+        )
+
+
+@bp.post("/account/face")
+def account_face():
+    """The account page's face settings (see the module's rules)."""
+    provider, faces = services().provider, services().faces
+    secret = request.cookies.get(COOKIE)
+    sso = provider.sso.load(secret)
+    if sso is None:
+        return redirect(url_for("login.login"))
+    if gate := face_gate(provider, sso):
+        return gate
+    step = request.form.get("step")
+    has_template = faces.has_template(sso.user_id)
+    who = {"subject": sso.username, "actor": sso.username, "ip": request.remote_addr}
+    if step not in ("enroll", "replace", "delete", "always", "never"):
+        return _refuse("bad_frames", 400)
+    if step != "always" and has_template and not fresh_face(sso):
+        return _refuse("fresh_face_needed")
+    if step != "enroll" and not has_template:  # "always" too: it would lock them out
+        return _refuse("no_template", 400)
+    try:
+        if step in ("enroll", "replace"):
+            photo = request.files.get("photo")
+            old = [t["id"] for t in faces.describe(sso.user_id)] if step == "replace" else []
+            result = faces.enroll(sso.user_id, photo.read() if photo else b"", **who)
+            for template_id in old:  # only once the new one is stored
+                faces.delete(sso.user_id, template_id=template_id, **who)
+            sso.enrolled_here = [*sso.enrolled_here, result.template_id]
+            provider.sso.update(secret, sso)
+        elif step == "delete":
+            faces.delete(sso.user_id, **who)
+            _set_always_face(sso, False)  # no face left to check at every sign-in
+        else:
+            _set_always_face(sso, step == "always")
+    except FaceError as exc:
+        return _refuse(exc.error, 400)
+    return redirect(url_for("account.account"))
+
+
+@bp.app_template_global("has_face_template")
+def has_face_template(user_id: int) -> bool:
+    return services().faces.has_template(user_id)
+
+
+@bp.app_template_global("face_templates")
+def face_templates(user_id: int) -> list[dict]:
+    return services().faces.describe(user_id)
+
+
+bp.add_app_template_global(fresh_face, "fresh_face")

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Response,
-    current_app,
     make_response,
     redirect,
     render_template,
@@ -34,11 +33,13 @@ from flask import (
 )
 
 from idp import logout as logout_service
+from idp.browser import rotate_browser_session, set_sso_cookie
 from idp.clients import PASSWORD_ACR, TOTP_ACR
+from idp.context import services
 from idp.i18n import translate
+from idp.interactions import mark_logged_in
 from idp.models import User
 from idp.provider import Provider
-from idp.security import check_csrf
 from idp.sso import COOKIE
 from idp.totp import TotpError
 from idp.users import UserError, set_password
@@ -51,10 +52,6 @@ _FLOW_KEY = "pending_login"
 _NEXT_PREFIXES = ("/admin", "/account", "/workspace")
 
 
-def _provider() -> Provider:
-    return current_app.extensions["onetrip.provider"]
-
-
 def safe_next(value: str | None) -> str | None:
     """``value`` if it is a path of this site's account or console pages, else None (an
     open redirect is a phishing tool)."""
@@ -64,16 +61,6 @@ def safe_next(value: str | None) -> str | None:
     if parts.scheme or parts.netloc or not parts.path.startswith(_NEXT_PREFIXES):
         return None
     return value
-
-
-def rotate_browser_session() -> None:
-    """Start the browser's signed session (CSRF token, pending-login secret) afresh, as a
-    login succeeds: a session cookie planted before the login, or a token read from a
-    page before it, is worth nothing after it (session fixation, issue 13). The page
-    language the citizen chose stays."""
-    keep = {key: session[key] for key in ("ui_locales",) if key in session}
-    session.clear()
-    session.update(keep)
 
 
 def _digest(secret: str) -> str:
@@ -141,22 +128,22 @@ def _advance(provider: Provider, secret: str, pending: dict, done: str, amr: str
         ip=pending["ip"],
         user_agent=pending["user_agent"],
     )
-    response = redirect(_target(pending["args"]))
-    response.set_cookie(
-        COOKIE,
-        sso_secret,
-        httponly=True,
-        samesite="Lax",
-        secure=provider.settings.secure_cookies,
-        path="/",
-    )
-    return response
+    mark_logged_in(pending["args"].get("interaction"))
+    return set_sso_cookie(redirect(target(pending["args"])), sso_secret)
 
 
-def _target(args: dict) -> str:
-    if args.get("client_id"):
-        return url_for("idp.authorize", **args)
-    return safe_next(args.get("next")) or url_for("idp.account")
+def target(args: dict) -> str:
+    """Where a browser goes once signed in: back to its pending authorization, to a
+    ``next`` page of this site, or to its account."""
+    if args.get("interaction"):
+        return url_for("authorize.resume", interaction=args["interaction"])
+    return safe_next(args.get("next")) or url_for("account.account")
+
+
+def _client_id(args) -> str | None:
+    """The service a step is taken for, as the audit log names it."""
+    interaction = services().interactions.load(args.get("interaction"))
+    return interaction.client_id if interaction else None
 
 
 def totp_message(exc: TotpError) -> str:
@@ -175,12 +162,12 @@ def totp_message(exc: TotpError) -> str:
 @bp.route("/login/totp", methods=["GET", "POST"])
 def totp():
     """The code of the account's authenticator app: in a login, or as a step-up."""
-    provider = _provider()
+    provider = services().provider
     found = _load_pending(provider)
     sso_secret = request.cookies.get(COOKIE)
     sso = None if found else provider.sso.load(sso_secret)
     if found is None and sso is None:
-        return redirect(url_for("idp.login", **request.args.to_dict()))
+        return redirect(url_for("login.login", **request.args.to_dict()))
     user_id, username = (
         (found[1]["user_id"], found[1]["username"]) if found else (sso.user_id, sso.username)
     )
@@ -188,7 +175,6 @@ def totp():
         return redirect(url_for("account_security.totp", next=request.full_path))
     error, status = None, 200
     if request.method == "POST":
-        check_csrf()
         try:
             method = provider.authenticators.verify(
                 user_id, username, request.form.get("code", "")[:64], ip=request.remote_addr
@@ -203,7 +189,7 @@ def totp():
                 subject=username,
                 ip=request.remote_addr,
                 method=method,
-                client_id=request.args.get("client_id"),
+                client_id=_client_id(request.args),
             )
             if found:
                 return _advance(provider, *found, done="otp", amr="otp")
@@ -211,21 +197,20 @@ def totp():
             sso.acr = TOTP_ACR
             sso.auth_time = int(time.time())
             provider.sso.update(sso_secret, sso)
-            return redirect(_target(request.args.to_dict()))
+            return redirect(target(request.args.to_dict()))
     return make_response(render_template("login_totp.html", error=error), status)
 
 
 @bp.route("/login/new-password", methods=["GET", "POST"])
 def new_password():
     """A new password in place of an operator's temporary one, before the session."""
-    provider = _provider()
+    provider = services().provider
     found = _load_pending(provider)
     if found is None or "password" not in found[1]["needs"] or found[1]["needs"][0] != "password":
-        return redirect(url_for("idp.login", **request.args.to_dict()))
+        return redirect(url_for("login.login", **request.args.to_dict()))
     secret, pending = found
     error = None
     if request.method == "POST":
-        check_csrf()
         password = request.form.get("password", "")[:2048]
         if password != request.form.get("confirm", "")[:2048]:
             error = translate("The two passwords are not the same.")

@@ -9,9 +9,10 @@
 
 :func:`install` adds the per-request hooks: a request id (the caller's ``X-Request-Id``
 when it is sane, else a fresh one) echoed in the response, one latency observation, and
-one access-log record. They run on every request, the benchmarked token endpoint
-included, so they do as little as possible (about 5 µs without the access log; measured by
-bench/ops_overhead.py).
+one access-log record, named by the Flask endpoint or, for the token endpoints served
+ahead of Flask, by the name they put at :data:`ENDPOINT_KEY`. They run on every request,
+the benchmarked token endpoint included, so they do as little as possible
+(bench/ops_overhead.py measures them).
 """
 
 from __future__ import annotations

@@ -38,9 +38,9 @@ from idp.clients import (
     secret_digest,
     update_client,
 )
+from idp.context import services
 from idp.errors import ApiError
 from idp.models import Client, InitialAccessToken
-from idp.provider import Provider
 from idp.tokens import digest
 
 #: Grants a registrant may ask for; the others are the operator's to give.
@@ -132,112 +132,126 @@ def _check_grants(meta: dict, given: list[str]) -> None:
         )
 
 
-def install(bp: Blueprint, provider: Provider) -> None:
-    settings = provider.settings
+bp = Blueprint("registration", __name__)
 
-    def usable(token_hash: str) -> InitialAccessToken:
-        with provider.db.read() as session:
-            token = session.get(InitialAccessToken, token_hash)
-            if token is None or token.expires_at <= utcnow() or token.uses_left < 1:
-                raise ApiError("invalid_token", "The initial access token is not valid.", 401)
-            session.expunge(token)
-            return token
 
-    def spend(session: Session, token_hash: str) -> None:
-        spent = session.execute(
-            update(InitialAccessToken)
-            .where(
-                InitialAccessToken.token_hash == token_hash,
-                InitialAccessToken.uses_left > 0,
-                InitialAccessToken.expires_at > utcnow(),
-            )
-            .values(uses_left=InitialAccessToken.uses_left - 1, used_at=utcnow())
-        )
-        if spent.rowcount != 1:
+def _usable(token_hash: str) -> InitialAccessToken:
+    with services().provider.db.read() as session:
+        token = session.get(InitialAccessToken, token_hash)
+        if token is None or token.expires_at <= utcnow() or token.uses_left < 1:
             raise ApiError("invalid_token", "The initial access token is not valid.", 401)
+        session.expunge(token)
+        return token
 
-    def checked(metadata: dict, grants_given: list[str]) -> dict:
-        """The metadata normalised, its grants and URLs checked: before any transaction."""
+
+def _spend(session: Session, token_hash: str) -> None:
+    spent = session.execute(
+        update(InitialAccessToken)
+        .where(
+            InitialAccessToken.token_hash == token_hash,
+            InitialAccessToken.uses_left > 0,
+            InitialAccessToken.expires_at > utcnow(),
+        )
+        .values(uses_left=InitialAccessToken.uses_left - 1, used_at=utcnow())
+    )
+    if spent.rowcount != 1:
+        raise ApiError("invalid_token", "The initial access token is not valid.", 401)
+
+
+def _checked(metadata: dict, grants_given: list[str]) -> dict:
+    """The metadata normalised, its grants and URLs checked: before any transaction."""
+    try:
+        meta = normalise_metadata(metadata)
+        _check_grants(meta, grants_given)
+        check_urls(meta, services().provider.documents)
+    except ClientError as exc:
+        raise _refused(exc) from None
+    return meta
+
+
+@bp.post("/oauth/register")
+def register():
+    provider = services().provider
+    settings = provider.settings
+    token_hash = digest(_bearer())
+    token = _usable(token_hash)
+    meta = _checked(_metadata_from_request(), [])
+    wanted = set(meta.get("scope", "").split()) or set(token.scopes.split())
+    allowed = [s for s in token.scopes.split() if s in wanted]
+    with provider.db.write() as session:
+        _spend(session, token_hash)
         try:
-            meta = normalise_metadata(metadata)
-            _check_grants(meta, grants_given)
-            check_urls(meta, provider.documents)
+            row, secret, reg_token = create_client(
+                session,
+                settings,
+                meta,
+                allowed_scopes=allowed,
+                actor="registration",
+                with_registration_token=True,
+            )
         except ClientError as exc:
             raise _refused(exc) from None
-        return meta
+        body = client_info(row, secret, reg_token, settings.issuer)
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
-    @bp.post("/oauth/register")
-    def register():
-        token_hash = digest(_bearer())
-        token = usable(token_hash)
-        meta = checked(_metadata_from_request(), [])
-        wanted = set(meta.get("scope", "").split()) or set(token.scopes.split())
-        allowed = [s for s in token.scopes.split() if s in wanted]
-        with provider.db.write() as session:
-            spend(session, token_hash)
-            try:
-                row, secret, reg_token = create_client(
-                    session,
-                    settings,
-                    meta,
-                    allowed_scopes=allowed,
-                    actor="registration",
-                    with_registration_token=True,
-                )
-            except ClientError as exc:
-                raise _refused(exc) from None
-            body = client_info(row, secret, reg_token, settings.issuer)
-        response = jsonify(body)
-        response.status_code = 201
-        response.headers["Cache-Control"] = "no-store"
-        return response
 
-    def client_for_token(client_id: str, session) -> Client:
-        raw = _bearer()
-        row = session.scalar(select(Client).where(Client.client_id == client_id))
-        if (
-            row is None
-            or not row.registration_token_hash
-            or not hmac.compare_digest(row.registration_token_hash, secret_digest(settings, raw))
-        ):
-            raise ApiError("invalid_token", "The registration access token is not valid.", 401)
-        return row
+def _client_for_token(client_id: str, session) -> Client:
+    raw = _bearer()
+    row = session.scalar(select(Client).where(Client.client_id == client_id))
+    settings = services().provider.settings
+    if (
+        row is None
+        or not row.registration_token_hash
+        or not hmac.compare_digest(row.registration_token_hash, secret_digest(settings, raw))
+    ):
+        raise ApiError("invalid_token", "The registration access token is not valid.", 401)
+    return row
 
-    def configuration(row: Client) -> dict:
-        body = client_info(row, issuer=settings.issuer)
-        body["registration_client_uri"] = f"{settings.issuer}/oauth/register/{row.client_id}"
-        return body
 
-    @bp.get("/oauth/register/<client_id>")
-    def read_client(client_id: str):
-        with provider.db.read() as session:
-            body = configuration(client_for_token(client_id, session))
-        response = jsonify(body)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+def _configuration(row: Client) -> dict:
+    issuer = services().provider.settings.issuer
+    body = client_info(row, issuer=issuer)
+    body["registration_client_uri"] = f"{issuer}/oauth/register/{row.client_id}"
+    return body
 
-    @bp.put("/oauth/register/<client_id>")
-    def update_registration(client_id: str):
-        with provider.db.read() as session:
-            given = list(client_for_token(client_id, session).metadata_.get("grant_types", []))
-        metadata = _metadata_from_request()
-        if metadata.get("client_id", client_id) != client_id:
-            raise ApiError("invalid_request", "client_id cannot change.", 400)
-        meta = checked(metadata, given)
-        with provider.db.write() as session:
-            row = client_for_token(client_id, session)
-            try:
-                update_client(session, settings, row, meta, actor="registration")
-            except ClientError as exc:
-                raise _refused(exc) from None
-            body = configuration(row)
-        clients_changed(lambda: provider.runtime.redis)
-        return jsonify(body)
 
-    @bp.delete("/oauth/register/<client_id>")
-    def delete(client_id: str):
-        with provider.db.write() as session:
-            client_for_token(client_id, session)
-            delete_client(session, client_id, actor="registration")
-        clients_changed(lambda: provider.runtime.redis)
-        return "", 204
+@bp.get("/oauth/register/<client_id>")
+def read_client(client_id: str):
+    with services().provider.db.read() as session:
+        body = _configuration(_client_for_token(client_id, session))
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.put("/oauth/register/<client_id>")
+def update_registration(client_id: str):
+    provider = services().provider
+    with provider.db.read() as session:
+        given = list(_client_for_token(client_id, session).metadata_.get("grant_types", []))
+    metadata = _metadata_from_request()
+    if metadata.get("client_id", client_id) != client_id:
+        raise ApiError("invalid_request", "client_id cannot change.", 400)
+    meta = _checked(metadata, given)
+    with provider.db.write() as session:
+        row = _client_for_token(client_id, session)
+        try:
+            update_client(session, provider.settings, row, meta, actor="registration")
+        except ClientError as exc:
+            raise _refused(exc) from None
+        body = _configuration(row)
+    clients_changed(lambda: provider.runtime.redis)
+    return jsonify(body)
+
+
+@bp.delete("/oauth/register/<client_id>")
+def delete(client_id: str):
+    provider = services().provider
+    with provider.db.write() as session:
+        _client_for_token(client_id, session)
+        delete_client(session, client_id, actor="registration")
+    clients_changed(lambda: provider.runtime.redis)
+    return "", 204

@@ -1,43 +1,71 @@
-"""Browser-facing protections: CSRF tokens on every form and strict response headers.
+"""Browser-facing protections: CSRF on every form, and the response headers of every answer.
 
-Also the session interface: Flask's builds an itsdangerous serializer on every request,
-even one without a session cookie (OCSP, time-stamps, token and API calls), which cost
-about 7% of an OCSP answer; :class:`_LazySessions` skips the cookie-less case and builds
-one serializer per signing key instead of one per request.
+- :func:`install_csrf`: Flask-WTF's CSRFProtect, with the APIs exempt.
+- The headers and the CORS rule are declared once here (:func:`response_headers`,
+  :data:`PAGE_HEADERS`, :data:`CORS_ENDPOINTS`) and applied by both request paths: the
+  Flask app's ``after_request`` (:func:`install`) and the token endpoints served ahead of
+  Flask (:mod:`idp.token_endpoints`), each computing its lists once.
+- The session interface: Flask's builds an itsdangerous serializer on every request, even
+  one without a session cookie (OCSP, time-stamps, token and API calls);
+  :class:`_LazySessions` skips the cookie-less case and builds one serializer per signing
+  key instead of one per request.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
+from collections.abc import Callable
 
-from flask import Flask, abort, request, session
+from flask import Blueprint, Flask, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.exceptions import BadRequest
 
 from config.settings import Settings
 
-_CSRF_KEY = "csrf"
+#: What a refused form says (the page is in the browser's language, see idp.errors).
+FORM_EXPIRED = (
+    "The form has expired or did not come from this site. Go back, reload the page and try again."
+)
 
 
-def csrf_token() -> str:
-    """The form token of this browser session, created on first use."""
-    token = session.get(_CSRF_KEY)
-    if not token:
-        token = session[_CSRF_KEY] = secrets.token_urlsafe(32)
-    return token
+class _CSRFProtect(CSRFProtect):
+    """Flask-WTF's CSRFProtect, for which a multipart part without a name (a ``None``
+    key, found by the fuzzer) is a form without a token rather than a crash."""
+
+    def _get_csrf_token(self) -> str | None:
+        if None in request.form:
+            return None
+        return super()._get_csrf_token()
 
 
-def check_csrf() -> None:
-    """Refuse a form post whose ``csrf_token`` field does not match the session's."""
-    sent = request.form.get("csrf_token", "")
-    expected = session.get(_CSRF_KEY, "")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(
-            400,
-            description="The form has expired or did not come from this site. "
-            "Go back, reload the page and try again.",
-        )
+def install_csrf(
+    app: Flask, exempt: list[Blueprint | Callable], after_gate: list[Blueprint]
+) -> None:
+    """Every form post of ``app`` must carry the ``csrf_token`` field of its page
+    (Flask-WTF's :class:`~flask_wtf.csrf.CSRFProtect`; templates call ``csrf_token()``),
+    except the blueprints and views of ``exempt``: JSON and bearer-token APIs, which no
+    browser form reaches with the citizen's cookies, and requests that other sites post
+    by design (an OAuth authorization request). A refusal is the 400 page (or JSON) of
+    idp.errors. The forms of ``after_gate`` are checked after the blueprint's own
+    ``before_request`` gate (the console answers 404 to whoever is not an operator, form
+    token or not; the workspace sends a visitor to the login page first).
+
+    The token lives as long as the flow cookie (as before: a login, which rotates the
+    cookie, ends it), and no ``Referer`` is asked for on https: the pages send none
+    (``Referrer-Policy: no-referrer``).
+    """
+    app.config.update(WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_SSL_STRICT=False)
+    protect = _CSRFProtect(app)
+    for blueprint_or_view in exempt:
+        protect.exempt(blueprint_or_view)
+    for gated in after_gate:
+        protect.exempt(gated)  # from the app's check, which runs before any blueprint's
+        app.before_request_funcs.setdefault(gated.name, []).append(protect.protect)
+
+    @app.errorhandler(CSRFError)
+    def _refused(exc: CSRFError):
+        return app.handle_http_exception(BadRequest(FORM_EXPIRED))
 
 
 class _LazySessions(SecureCookieSessionInterface):
@@ -70,33 +98,58 @@ CORS_PREFLIGHT = [
     ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
     ("Access-Control-Max-Age", "600"),
 ]
+#: The endpoints that answer other origins, by the names metrics and the access log use:
+#: Flask's views and the token endpoints served ahead of Flask alike. A single-page app
+#: redeems its code and revokes its tokens; only resource servers introspect. Refusals
+#: carry the header too, so that an app can read the 401 that says its token has lapsed.
+CORS_ENDPOINTS = frozenset(
+    {"discovery.discovery", "discovery.jwks", "userinfo.userinfo", "token.token", "token.revoke"}
+)
+#: What every HTML page carries besides :func:`response_headers`.
+PAGE_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; "
+        "form-action 'self' *; base-uri 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+]
 
 
 def response_headers(settings: Settings) -> list[tuple[str, str]]:
-    """The headers every answer carries; pages get more (see :func:`install`)."""
+    """The headers every answer carries; pages get :data:`PAGE_HEADERS` too."""
     headers = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
     if settings.secure_cookies:
         headers.append(("Strict-Transport-Security", "max-age=31536000"))
     return headers
 
 
+def endpoint_headers(settings: Settings, endpoint: str | None) -> list[tuple[str, str]]:
+    """The headers every answer of ``endpoint`` carries, CORS included where it applies.
+    Computed once per endpoint by its server (see :func:`install` and
+    :mod:`idp.token_endpoints`), never per request."""
+    every = response_headers(settings)
+    return [*every, *CORS_ANSWER] if endpoint in CORS_ENDPOINTS else every
+
+
+def set_defaults(headers, defaults: list[tuple[str, str]]) -> None:
+    """Add each of ``defaults`` that the view did not set itself."""
+    for name, value in defaults:
+        headers.setdefault(name, value)
+
+
 def install(app: Flask, settings: Settings) -> None:
-    app.jinja_env.globals["csrf_token"] = csrf_token
+    """The Flask side of the headers (the token endpoints apply the same lists)."""
     app.session_interface = _LazySessions()
-    every_answer = response_headers(settings)
+    plain, with_cors = response_headers(settings), [*response_headers(settings), *CORS_ANSWER]
+    # endpoint_headers(settings, request.endpoint), without building a list per request
 
     @app.after_request
     def _headers(response):
         headers = response.headers
-        for name, value in every_answer:
-            headers.setdefault(name, value)
+        set_defaults(headers, with_cors if request.endpoint in CORS_ENDPOINTS else plain)
         if response.mimetype == "text/html":
-            headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-                "script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; "
-                "form-action 'self' *; base-uri 'none'",
-            )
-            headers.setdefault("X-Frame-Options", "DENY")
-            headers.setdefault("Cache-Control", "no-store")
+            set_defaults(headers, PAGE_HEADERS)
         return response

@@ -1,12 +1,18 @@
-"""The token, introspection and revocation endpoints, served without Flask.
+"""The token, introspection and revocation endpoints, served ahead of Flask.
 
-Services' back ends call these three; a browser never does, so no cookie, page, session or
-CSRF token is involved. Authlib checks every request here as it would through Flask: the
-same grants, client authentication and endpoints on the same server object. Only the
-wrapping differs. Through Flask that wrapping (request context, URL routing, werkzeug's
-request and response objects, session, after-request hooks) cost as much CPU as the grant
-itself: in-process, a client-credentials grant took 300 µs through Flask and 167 µs here
-(bench/oidc.py has the served figures).
+Services' back ends call these three (and single-page apps the token and revocation
+endpoints, from their own origin); no cookie, page, session or CSRF token is involved.
+Authlib checks every request here as it would through Flask: the same grants, client
+authentication and endpoints on the same server object. Only the wrapping differs: Flask's
+(request context, URL routing, session, hooks) costs about as much CPU as a grant itself,
+so the composition root (:func:`idp.app.create_app`) puts :class:`TokenEndpoints` between
+the request-id and metrics wrapper (:mod:`idp.ops`) and the Flask app; bench/oidc.py
+measures the difference.
+
+What the two sides share, so that they cannot disagree: the headers and the CORS rule
+(:func:`idp.security.endpoint_headers`), the JSON error answers (:mod:`idp.errors`), the
+request id, metrics and access log (:mod:`idp.ops`, which reads the endpoint's name that
+this module puts in the environ). Every list is computed once, at construction.
 
 Authlib's core server takes any :class:`~authlib.oauth2.rfc6749.OAuth2Request`; what its
 Flask integration adds is building one from Flask's request. Authlib has nothing that
@@ -37,7 +43,13 @@ from config import metrics
 from config.settings import Settings
 from idp import errors
 from idp.ops import ENDPOINT_KEY
-from idp.security import CORS_ANSWER, CORS_PREFLIGHT, response_headers
+from idp.security import (
+    CORS_ENDPOINTS,
+    CORS_PREFLIGHT,
+    endpoint_headers,
+    response_headers,
+    set_defaults,
+)
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 _FORM = "application/x-www-form-urlencoded"
@@ -101,23 +113,32 @@ class TokenEndpoints:
         self.app = app
         self.server = server
         self.max_form_bytes = settings.max_form_bytes
-        self.headers = [*response_headers(settings), ("Cache-Control", "no-store")]
-        # name, answer, and whether browsers may call it from other origins: a single-page
-        # app redeems its code and revokes its tokens; only resource servers introspect.
-        self.routes: dict[str, tuple[str, Callable[[TokenRequest], Response], bool]] = {
-            "/oauth/token": ("idp.token", self._token, True),
-            "/oauth/introspect": ("idp.introspect", self._endpoint("introspection"), False),
-            "/oauth/revoke": ("idp.revoke", self._endpoint("revocation"), True),
+        answers = {
+            "/oauth/token": ("token.token", self._token),
+            "/oauth/introspect": ("token.introspect", self._endpoint("introspection")),
+            "/oauth/revoke": ("token.revoke", self._endpoint("revocation")),
+        }
+        no_store = ("Cache-Control", "no-store")
+        preflight = [*CORS_PREFLIGHT, *response_headers(settings), no_store]
+        # path: (name, answer, its headers, its answer to a CORS preflight if it has one)
+        self.routes: dict[str, tuple[str, Callable, list, list | None]] = {
+            path: (
+                name,
+                answer,
+                [*endpoint_headers(settings, name), no_store],
+                preflight if name in CORS_ENDPOINTS else None,
+            )
+            for path, (name, answer) in answers.items()
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         route = self.routes.get(environ.get("PATH_INFO", ""))
         if route is None:
             return self.app(environ, start_response)
-        name, answer, cors = route
+        name, answer, defaults, preflight = route
         environ[ENDPOINT_KEY] = name
-        if cors and environ["REQUEST_METHOD"] == "OPTIONS":
-            start_response("204 No Content", [*CORS_PREFLIGHT, *self.headers])
+        if preflight and environ["REQUEST_METHOD"] == "OPTIONS":
+            start_response("204 No Content", list(preflight))
             return []
         try:
             response = answer(TokenRequest(environ, self._form(environ)))
@@ -128,8 +149,7 @@ class TokenEndpoints:
         except Exception as exc:  # what Flask's error handler would do: 503 or 500, logged
             response = errors.json_failure(exc, environ)
         headers = response.headers
-        for header, value in [*self.headers, *CORS_ANSWER] if cors else self.headers:
-            headers.setdefault(header, value)
+        set_defaults(headers, defaults)
         # The whole body as a list: servers such as granian then send it in one write.
         start_response(response.status, headers.to_wsgi_list())
         return [response.get_data()]

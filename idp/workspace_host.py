@@ -14,7 +14,6 @@ from flask import request, url_for
 from idp.i18n import current_locale
 from idp.models import User
 from idp.provider import Provider
-from idp.security import check_csrf
 from idp.sso import COOKIE
 from idp.users import find_user
 from signing.workspace import Account, Host
@@ -38,8 +37,7 @@ def workspace_host(provider: Provider) -> Host:
 
     return Host(
         account=account,
-        login_url=lambda path: url_for("idp.login", next=path),
+        login_url=lambda path: url_for("login.login", next=path),
         locale=current_locale,
-        check_csrf=check_csrf,
         find_user=user_id,
     )

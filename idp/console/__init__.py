@@ -11,16 +11,16 @@ from __future__ import annotations
 from flask import Flask
 
 from idp.activity import Activity
+from idp.components import Components
 from idp.console import audit, citizens, departments, gate, overview, pki, services
 
 BLUEPRINTS = (overview.bp, citizens.bp, services.bp, departments.bp, pki.bp, audit.bp)
 
 
-def register(app: Flask) -> None:
-    runtime = app.extensions["onetrip"]
+def register(app: Flask, components: Components) -> None:
+    runtime = components.runtime
     app.extensions["onetrip.console"] = gate.Console(
-        components=app.extensions["onetrip.components"],
-        activity=Activity(runtime.db, runtime.redis),
+        components=components, activity=Activity(runtime.db, runtime.redis)
     )
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)

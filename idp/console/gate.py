@@ -25,11 +25,11 @@ from biometrics.service import FaceService
 from idp.activity import Activity
 from idp.clients import FACE_ACR, TOTP_ACR
 from idp.components import Components
+from idp.context import services
 from idp.i18n import translate
 from idp.models import User
 from idp.operators import allowed, roles_of
 from idp.provider import Provider
-from idp.security import check_csrf
 from idp.sso import COOKIE, SsoSession
 
 CSP = (
@@ -76,7 +76,7 @@ def console_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint
 
 
 def provider() -> Provider:
-    return current_app.extensions["onetrip.provider"]
+    return services().provider
 
 
 def console() -> Console:
@@ -107,15 +107,13 @@ def guard():
     p = provider()
     sso = p.sso.load(request.cookies.get(COOKIE))
     if sso is None:
-        return redirect(url_for("idp.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("login.login", next=request.full_path.rstrip("?")))
     with p.db.read() as session:
         user = session.get(User, sso.user_id)
         roles = roles_of(session, sso.user_id) if user is not None else set()
     if user is None or user.disabled or not roles:
         abort(404)
     g.operator = Operator(user.id, user.username, user.name, frozenset(roles), sso)
-    if request.method == "POST":
-        check_csrf()
     if request.endpoint != STEP_UP_ENDPOINT and not opens_console(p, sso):
         target = (
             request.full_path.rstrip("?") if request.method == "GET" else url_for("console.home")

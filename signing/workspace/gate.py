@@ -43,7 +43,6 @@ class Host:
     account: Callable[[], Account | None]  # this request's SSO account, None if none/disabled
     login_url: Callable[[str], str]  # the login page that comes back to the given path
     locale: Callable[[], str]  # "en" or "zh-CN"
-    check_csrf: Callable[[], None]  # aborts with 400 unless the form's token is the session's
     find_user: Callable[[str], int | None]  # a username's account id
 
 
@@ -71,8 +70,6 @@ def guard(ws: Workspace):
     account = ws.host.account()
     if account is None:
         return redirect(ws.host.login_url(request.full_path.rstrip("?")))
-    if request.method == "POST":
-        ws.host.check_csrf()
     memberships = tuple(departments.memberships(ws.runtime, account.user_id))
     g.officer = Officer(account, memberships)
     if not memberships:

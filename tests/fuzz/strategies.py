@@ -47,6 +47,7 @@ PARAMETERS = [
     "decision",
     "consented",
     "confirm",
+    "interaction",
     "step",
     "challenge",
     "department",

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urljoin
 
 import requests
 from argon2 import PasswordHasher
 from joserfc import jws
-from oidc_browser import PASSWORD, Browser, RelyingParty, create_client, create_user, log_in
+from oidc_browser import (
+    PASSWORD,
+    Browser,
+    RelyingParty,
+    create_client,
+    create_user,
+    forms_of,
+    log_in,
+)
 from sqlalchemy import create_engine, select, text, update
 
 from idp.models import User
@@ -58,8 +67,9 @@ def test_form_posts_without_csrf_token_are_refused(op):
     rp = RelyingParty(op, client)
     page = browser.navigate(rp.authorization_url(), stop_at=client.redirect_uri)
     assert 'name="consented"' in page.text
-    forged = browser.http.post(
-        f"{op.url}/oauth/consent?{rp.authorization_url().split('?')[1]}",
+    consent = next(f for f in forms_of(page.text) if "/oauth/consent" in f.action)
+    forged = browser.http.post(  # the page's own interaction, without the page's token
+        urljoin(page.url, consent.action),
         data={"decision": "allow", "consented": "profile"},
         allow_redirects=False,
         timeout=5,

@@ -86,7 +86,7 @@ def test_metrics_of_a_two_worker_node_count_every_request_whichever_worker_answe
         token_requests = _value(
             samples,
             "onetrip_http_request_duration_seconds_count",
-            endpoint="idp.token",
+            endpoint="token.token",
             method="POST",
             status="401",
         )
