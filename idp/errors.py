@@ -58,6 +58,11 @@ def json_error(
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
+def json_refusal(exc: Refusal) -> Response:
+    """The JSON answer to a :class:`~config.errors.Refusal`, its headers included."""
+    return json_error(exc.error, exc.description, exc.status, exc.headers)
+
+
 def json_failure(exc: Exception, environ: dict) -> Response:
     """The JSON answer to an exception no handler expected (see :func:`_failure`)."""
     return _failure_json(*_failure(exc, environ))
@@ -138,7 +143,7 @@ def install(app: Flask) -> None:
     @app.errorhandler(Refusal)
     def _refused(exc: Refusal):
         if wants_json():
-            return json_error(exc.error, exc.description, exc.status, exc.headers)
+            return json_refusal(exc)
         title = translate(_TITLES.get(exc.error) or HTTP_STATUS_CODES.get(exc.status, exc.error))
         page = _page(exc.status, title, translate(exc.description))
         page.headers.update(exc.headers)

@@ -24,11 +24,13 @@ requires and Authlib checks only at the authorization endpoint.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError, InvalidClientError
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import (
     BadRequest,
@@ -106,6 +108,25 @@ def _refuse_repeats(form: MultiDict) -> None:
         )
 
 
+def _check_basic_credentials(environ: dict) -> None:
+    """Refuse HTTP Basic credentials whose base64 is not UTF-8 text as ``invalid_client``.
+
+    Authlib decodes them as UTF-8 without catching a failure, which would answer 500.
+    """
+    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        base64.b64decode(credentials.strip()).decode("utf-8")
+    except binascii.Error:
+        return  # Authlib treats text that is not base64 as no credentials
+    except UnicodeDecodeError:
+        raise InvalidClientError(
+            description="The Basic credentials are not UTF-8 text (RFC 7617).",
+            status_code=401,
+        ) from None
+
+
 class TokenEndpoints:
     """WSGI middleware: answers the three endpoints itself and hands every other path on."""
 
@@ -141,7 +162,10 @@ class TokenEndpoints:
             start_response("204 No Content", list(preflight))
             return []
         try:
+            _check_basic_credentials(environ)
             response = answer(TokenRequest(environ, self._form(environ)))
+        except InvalidClientError as exc:
+            response = self.server.handle_error_response(None, exc)
         except HTTPException as exc:
             response = errors.json_http_error(exc)
         except InsecureTransportError as exc:  # plain http to a host that is not loopback

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, url_for
 
+from config.errors import Refusal
 from config.paging import Page
 from config.runtime import Runtime
 from signing import desk
-from signing.departments import DepartmentError
-from signing.pdfs import PdfRefused
 from signing.workspace import batch, history, inbox, members, start
 from signing.workspace.gate import Account, Host, Workspace, guard, headers, officer, refused
 from signing.workspace.texts import refusal, translate
@@ -42,13 +41,11 @@ def create_blueprint(runtime: Runtime, host: Host) -> Blueprint:
     bp.before_request(lambda: guard(ws))
     bp.after_request(headers)
 
-    @bp.errorhandler(DepartmentError)
-    def _refused(exc: DepartmentError):
-        return refused(refusal(exc), exc.status)
-
-    @bp.errorhandler(PdfRefused)
-    def _refused_pdf(exc: PdfRefused):
-        return refused(refusal(exc), exc.status)
+    # Every refusal of a service, shown inside the workspace in the officer's words; what
+    # is not a refusal reaches idp/errors.py like anywhere else.
+    @bp.errorhandler(Refusal)
+    def _refused(exc: Refusal):
+        return (*refused(refusal(exc), exc.status), exc.headers)
 
     @bp.context_processor
     def _texts():

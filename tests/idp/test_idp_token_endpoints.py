@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -128,3 +129,18 @@ def test_plain_http_to_a_host_that_is_not_loopback_is_refused_with_400(op):
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "insecure_transport"
+
+
+def test_basic_credentials_that_are_not_utf8_are_refused_as_invalid_client(op):
+    """Found by the fuzzer: Authlib decoded them without catching the failure (a 500)."""
+    not_utf8 = "Basic " + base64.b64encode(b"\xb6\xff:secret").decode()
+    for path in ENDPOINTS:
+        answer = requests.post(
+            f"{op.url}{path}",
+            data={"grant_type": "client_credentials", "token": "x"},
+            headers={"Authorization": not_utf8},
+            timeout=5,
+        )
+        assert answer.status_code == 401, path
+        assert answer.json()["error"] == "invalid_client"
+        assert answer.headers["WWW-Authenticate"].startswith("Basic ")
