@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ from config.errors import Refusal
 from config.runtime import Runtime, Sharing
 
 ROLES = ("root", "ca", "ocsp", "tsa")
+_CREATE_LOCK = 0x6F74_4341  # PostgreSQL advisory lock: one creator of the hierarchy at a time
 _ROLE_PROFILES = {"ocsp": profiles.OCSP_RESPONDER, "tsa": profiles.TSA}
 _BACKDATE = timedelta(minutes=1)
 ROLE_RECHECK = 30.0  # seconds between re-reads of the hierarchy (rotations elsewhere)
@@ -279,6 +280,11 @@ class Authority(Sharing):
     def _create_hierarchy(self) -> None:
         org = self.settings.ca_organization
         with self.db.write() as session:
+            if session.bind.dialect.name == "postgresql":
+                # Creators wait for each other, so the later one sees the first's hierarchy
+                # (the primary key alone let a creator that read before the first's commit
+                # return its own, uncommitted, roles).
+                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CREATE_LOCK})
             if session.get(AuthorityRole, "root") is not None:
                 return
             root_name = self._ca_name(f"{org} Root CA")
